@@ -1,0 +1,90 @@
+//! `studybot ask`: one question, answered on stdout (text or the stable JSON shape).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use serde::Serialize;
+use studybot::config::Settings;
+use studybot::terminal::{self, Marks};
+use studybot::{Answer, Error};
+
+/// Arguments of `ask`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// How many excerpts to show (default: search.top_k).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..=10))]
+    top: Option<u16>,
+    /// The question (several words are joined with spaces).
+    #[arg(required = true, num_args = 1.., value_name = "QUESTION")]
+    question: Vec<String>,
+}
+
+/// The stable JSON shape of `ask --json`.
+#[derive(Debug, Serialize)]
+struct JsonAnswer<'a> {
+    question: &'a str,
+    answered: bool,
+    results: Vec<JsonResult<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct JsonResult<'a> {
+    rank: usize,
+    score: f32,
+    document: &'a str,
+    section_number: usize,
+    section_title: &'a str,
+    paragraph: usize,
+    text: &'a str,
+    excerpt: &'a str,
+    citation: String,
+}
+
+fn json(answer: &Answer) -> JsonAnswer<'_> {
+    JsonAnswer {
+        question: &answer.question,
+        answered: answer.answered,
+        results: answer
+            .results
+            .iter()
+            .map(|r| JsonResult {
+                rank: r.rank,
+                score: r.score,
+                document: &r.citation.document,
+                section_number: r.citation.section_number,
+                section_title: &r.citation.section_title,
+                paragraph: r.citation.paragraph,
+                text: &r.text,
+                excerpt: &r.excerpt.text,
+                citation: r.citation.to_string(),
+            })
+            .collect(),
+    }
+}
+
+pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let question = args.question.join(" ");
+    if question.trim().is_empty() {
+        return Err(Error::BadQuestion(
+            "the question is empty; ask something about the text".into(),
+        )
+        .into());
+    }
+    let engine = super::load_engine(settings)?;
+    let top = args.top.map(usize::from).unwrap_or(settings.search.top_k);
+    let answer = engine.ask(&question, top)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&json(&answer))?);
+    } else {
+        let marks = if std::io::stdout().is_terminal() {
+            Marks::Ansi
+        } else {
+            Marks::Stars
+        };
+        print!("{}", terminal::answer(&answer, marks));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,29 @@
+//! `studybot eval FILE.jsonl`: retrieval figures on questions with gold passages.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use studybot::config::Settings;
+use studybot::{eval, terminal};
+
+/// Arguments of `eval`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// JSONL file: {"id", "question", "gold": [...]} or {"id", "question", "out_of_scope": true}.
+    file: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let cases = eval::read_cases(&args.file)?;
+    let engine = super::load_engine(settings)?;
+    let report = eval::evaluate(&engine, &cases)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", terminal::eval_report(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,110 @@
+//! Subcommands, one file each, and the glue they share: settings, engine loading, exit codes.
+
+mod ask;
+mod eval;
+mod sections;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use studybot::config::{Settings, Sources};
+use studybot::{Engine, Error};
+
+/// Answers questions about a text with cited excerpts, on Telegram and in the terminal.
+#[derive(Debug, Parser)]
+#[command(name = "studybot", version, about)]
+pub struct Cli {
+    /// Settings file read after config/default.toml (instead of config/local.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Answer a question with the best-matching excerpts and their citations.
+    Ask(ask::Args),
+    /// Show the table of contents with section numbers and paragraph counts.
+    Sections(sections::Args),
+    /// Measure retrieval on a JSONL file of questions with gold passages.
+    Eval(eval::Args),
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(&Sources::standard(cli.config.as_deref()))?;
+    match cli.command {
+        Command::Ask(args) => ask::run(&settings, args),
+        Command::Sections(args) => sections::run(&settings, args),
+        Command::Eval(args) => eval::run(&settings, args),
+    }
+}
+
+/// Loads the corpus and index named by the settings, with a progress bar on a terminal when
+/// the index has to be built for a large corpus.
+pub fn load_engine(settings: &Settings) -> anyhow::Result<Engine> {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "indexing {bar:40} {pos}/{len} passages ({eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let engine = Engine::load(settings, &mut |done, total| {
+        if let Some(bar) = &bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    })
+    .with_context(|| "loading the corpus")?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(engine)
+}
+
+/// Sets up logging to stderr, filtered by `RUST_LOG` (warnings by default).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The error as one line: the library's message, which already names the path or key.
+pub fn one_line(err: &anyhow::Error) -> String {
+    match err.downcast_ref::<Error>() {
+        Some(e) => e.to_string(),
+        None => err
+            .chain()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(": "),
+    }
+    .replace('\n', " ")
+}
+
+/// Exit code: 2 for bad input or settings, 1 for everything else.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<Error>() {
+        Some(Error::BadQuestion(_) | Error::Config(_)) => 2,
+        _ => match err.downcast_ref::<UsageError>() {
+            Some(_) => 2,
+            None => 1,
+        },
+    }
+}
+
+/// A usage mistake found after argument parsing (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -1,0 +1,342 @@
+//! Typed settings, layered the way a self-hoster expects.
+//!
+//! Order, later wins: built-in defaults → `config/default.toml` → `config/local.toml` (or the file
+//! given with `--config`) → environment variables `STUDYBOT__SECTION__KEY`. `TELOXIDE_TOKEN` and
+//! `TELOXIDE_API_URL`, the names teloxide users already know, override the telegram keys.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// All settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where the database and stored index live.
+    pub data_dir: PathBuf,
+    /// Corpus location.
+    pub corpus: CorpusSettings,
+    /// Retrieval and abstention.
+    pub search: SearchSettings,
+    /// Quiz behaviour.
+    pub quiz: QuizSettings,
+    /// Telegram connection.
+    pub telegram: TelegramSettings,
+}
+
+/// Where the texts are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorpusSettings {
+    /// Folder of `.txt` and `.md` documents.
+    pub dir: PathBuf,
+    /// Folder of curated quiz banks (`*.toml`); empty means `<dir>/quiz`.
+    pub quiz_dir: Option<PathBuf>,
+}
+
+/// Retrieval settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchSettings {
+    /// Excerpts per answer.
+    pub top_k: usize,
+    /// Below this confidence (0..1) the answer says the text does not cover the question.
+    pub min_confidence: f32,
+    /// Corpora larger than this many bytes get an index stored under `data_dir`.
+    pub persist_min_bytes: u64,
+}
+
+/// Quiz settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuizSettings {
+    /// Questions in a `/quiz` without a number.
+    pub questions: u32,
+    /// Most questions one quiz may ask.
+    pub max_questions: u32,
+    /// Seconds each quiz poll stays open.
+    pub open_period_secs: u32,
+}
+
+/// Telegram settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelegramSettings {
+    /// Bot token from @BotFather (prefer `TELOXIDE_TOKEN`).
+    pub token: Option<String>,
+    /// Bot API base URL; empty means Telegram's own.
+    pub api_url: Option<String>,
+    /// Questions one user may ask in a burst before the bot slows them down.
+    pub flood_burst: u32,
+    /// Seconds for one question of the burst allowance to come back.
+    pub flood_refill_secs: f32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("data"),
+            corpus: CorpusSettings::default(),
+            search: SearchSettings::default(),
+            quiz: QuizSettings::default(),
+            telegram: TelegramSettings::default(),
+        }
+    }
+}
+
+impl Default for CorpusSettings {
+    fn default() -> Self {
+        CorpusSettings {
+            dir: PathBuf::from("corpus"),
+            quiz_dir: None,
+        }
+    }
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        SearchSettings {
+            top_k: 3,
+            min_confidence: 0.35,
+            persist_min_bytes: 2_000_000,
+        }
+    }
+}
+
+impl Default for QuizSettings {
+    fn default() -> Self {
+        QuizSettings {
+            questions: 5,
+            max_questions: 20,
+            open_period_secs: 30,
+        }
+    }
+}
+
+impl Default for TelegramSettings {
+    fn default() -> Self {
+        TelegramSettings {
+            token: None,
+            api_url: None,
+            flood_burst: 6,
+            flood_refill_secs: 2.0,
+        }
+    }
+}
+
+impl CorpusSettings {
+    /// The folder of curated quiz banks.
+    pub fn quiz_dir(&self) -> PathBuf {
+        self.quiz_dir
+            .clone()
+            .unwrap_or_else(|| self.dir.join("quiz"))
+    }
+}
+
+/// Where settings come from; tests point these at temporary files and fake environments.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The committed defaults file (`config/default.toml`); skipped when absent.
+    pub default_file: Option<PathBuf>,
+    /// The local override (`config/local.toml`, or `--config FILE`, which must exist).
+    pub local_file: Option<PathBuf>,
+    /// Whether `local_file` must exist (true for `--config`).
+    pub local_required: bool,
+    /// Environment variables to read, as (name, value) pairs.
+    pub env: Vec<(String, String)>,
+}
+
+impl Sources {
+    /// The standard sources: `config/default.toml`, then `--config FILE` or `config/local.toml`,
+    /// then the process environment.
+    pub fn standard(config_flag: Option<&Path>) -> Self {
+        Sources {
+            default_file: Some(PathBuf::from("config/default.toml")),
+            local_file: Some(
+                config_flag
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from("config/local.toml")),
+            ),
+            local_required: config_flag.is_some(),
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads and merges every source; an invalid value is an error naming its key.
+    pub fn load(sources: &Sources) -> Result<Settings> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = &sources.default_file {
+            builder = builder.add_source(
+                config::File::from(file.as_path())
+                    .format(config::FileFormat::Toml)
+                    .required(false),
+            );
+        }
+        if let Some(file) = &sources.local_file {
+            if sources.local_required && !file.is_file() {
+                return Err(Error::Config(format!(
+                    "config file {} not found",
+                    file.display()
+                )));
+            }
+            builder = builder.add_source(
+                config::File::from(file.as_path())
+                    .format(config::FileFormat::Toml)
+                    .required(sources.local_required),
+            );
+        }
+        let env: config::Map<String, String> = sources
+            .env
+            .iter()
+            .filter(|(k, _)| k.starts_with("STUDYBOT__"))
+            .cloned()
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("STUDYBOT")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        for (var, key) in [
+            ("TELOXIDE_TOKEN", "telegram.token"),
+            ("TELOXIDE_API_URL", "telegram.api_url"),
+        ] {
+            if let Some((_, value)) = sources.env.iter().find(|(k, _)| k == var) {
+                builder = builder
+                    .set_override(key, value.clone())
+                    .map_err(|e| Error::Config(e.to_string()))?;
+            }
+        }
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: &str| Err(Error::Config(format!("{key}: {why}")));
+        if self.search.top_k == 0 || self.search.top_k > 10 {
+            return bad("search.top_k", "must be between 1 and 10");
+        }
+        if !(0.0..=1.0).contains(&self.search.min_confidence) {
+            return bad("search.min_confidence", "must be between 0 and 1");
+        }
+        if self.quiz.max_questions == 0 || self.quiz.max_questions > 50 {
+            return bad("quiz.max_questions", "must be between 1 and 50");
+        }
+        if self.quiz.questions == 0 || self.quiz.questions > self.quiz.max_questions {
+            return bad("quiz.questions", "must be between 1 and quiz.max_questions");
+        }
+        if !(5..=600).contains(&self.quiz.open_period_secs) {
+            return bad(
+                "quiz.open_period_secs",
+                "must be between 5 and 600 (Telegram's limits)",
+            );
+        }
+        if self.telegram.flood_burst == 0 {
+            return bad("telegram.flood_burst", "must be at least 1");
+        }
+        if self.telegram.flood_refill_secs.is_nan() || self.telegram.flood_refill_secs <= 0.0 {
+            return bad("telegram.flood_refill_secs", "must be positive");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn later_sources_win_and_environment_is_last() {
+        let default =
+            file("data_dir = \"from-default\"\n[search]\ntop_k = 4\nmin_confidence = 0.2\n");
+        let local = file("data_dir = \"from-local\"\n[search]\ntop_k = 5\n");
+        let sources = Sources {
+            default_file: Some(default.path().to_path_buf()),
+            local_file: Some(local.path().to_path_buf()),
+            local_required: true,
+            env: vec![("STUDYBOT__DATA_DIR".into(), "from-env".into())],
+        };
+        let s = Settings::load(&sources).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("from-env"));
+        assert_eq!(s.search.top_k, 5, "local beats default");
+        assert!(
+            (s.search.min_confidence - 0.2).abs() < 1e-6,
+            "default beats built-in"
+        );
+        assert_eq!(s.quiz.questions, 5, "built-in default when nobody sets it");
+    }
+
+    #[test]
+    fn nested_environment_keys_and_teloxide_names() {
+        let sources = Sources {
+            env: vec![
+                ("STUDYBOT__CORPUS__DIR".into(), "/texts".into()),
+                ("STUDYBOT__SEARCH__TOP_K".into(), "7".into()),
+                ("TELOXIDE_TOKEN".into(), "123:abc".into()),
+                ("TELOXIDE_API_URL".into(), "http://127.0.0.1:9".into()),
+            ],
+            ..Sources::default()
+        };
+        let s = Settings::load(&sources).unwrap();
+        assert_eq!(s.corpus.dir, PathBuf::from("/texts"));
+        assert_eq!(s.search.top_k, 7);
+        assert_eq!(s.telegram.token.as_deref(), Some("123:abc"));
+        assert_eq!(s.telegram.api_url.as_deref(), Some("http://127.0.0.1:9"));
+    }
+
+    #[test]
+    fn invalid_value_names_the_key() {
+        let sources = Sources {
+            env: vec![("STUDYBOT__SEARCH__TOP_K".into(), "many".into())],
+            ..Sources::default()
+        };
+        let err = Settings::load(&sources).unwrap_err().to_string();
+        assert!(err.contains("search.top_k"), "{err}");
+        let sources = Sources {
+            env: vec![("STUDYBOT__QUIZ__OPEN_PERIOD_SECS".into(), "1".into())],
+            ..Sources::default()
+        };
+        let err = Settings::load(&sources).unwrap_err().to_string();
+        assert!(err.contains("quiz.open_period_secs"), "{err}");
+    }
+
+    #[test]
+    fn missing_config_flag_file_is_an_error() {
+        let sources = Sources {
+            local_file: Some(PathBuf::from("/nonexistent/studybot.toml")),
+            local_required: true,
+            ..Sources::default()
+        };
+        let err = Settings::load(&sources).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/studybot.toml"), "{err}");
+    }
+
+    #[test]
+    fn committed_default_file_parses_and_matches_built_in_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let sources = Sources {
+            default_file: Some(path),
+            ..Sources::default()
+        };
+        let s = Settings::load(&sources).unwrap();
+        let d = Settings::default();
+        assert_eq!(s.search.top_k, d.search.top_k);
+        assert_eq!(s.quiz.open_period_secs, d.quiz.open_period_secs);
+        assert_eq!(s.data_dir, d.data_dir);
+    }
+}

@@ -1,0 +1,634 @@
+//! The corpus: documents → sections → numbered paragraphs → passages.
+//!
+//! Passages are what the index searches and what answers cite. Their ids are positions in a
+//! deterministic walk of the corpus, so the same files always give the same ids (callback
+//! buttons keep working after a restart); a citation names document, section and paragraph.
+
+mod markdown;
+mod plain;
+pub mod text;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+pub use plain::looks_like_heading;
+
+/// Title of the section holding text before a document's first heading.
+pub const INTRODUCTION: &str = "Introduction";
+/// Paragraphs longer than this many words are split into several passages.
+pub const MAX_PASSAGE_WORDS: usize = 250;
+/// A lead-in paragraph this short is merged with the quotation it introduces.
+const MAX_LEAD_IN_WORDS: usize = 40;
+
+/// A paragraph as a parser found it, before numbering.
+#[derive(Debug, Clone)]
+pub struct RawParagraph {
+    /// The paragraph's text with markup removed.
+    pub text: String,
+    /// A Markdown `###` heading the paragraph sits under, if any.
+    pub subheading: Option<String>,
+}
+
+/// A document as a parser found it.
+#[derive(Debug, Clone)]
+pub struct ParsedDocument {
+    /// Document title.
+    pub title: String,
+    /// Date line under the title, if any.
+    pub date: Option<String>,
+    /// (section title, paragraphs) in order.
+    pub sections: Vec<(String, Vec<RawParagraph>)>,
+}
+
+impl ParsedDocument {
+    fn push_section(&mut self, section: (String, Vec<RawParagraph>)) {
+        if !section.1.is_empty() {
+            self.sections.push(section);
+        }
+    }
+}
+
+/// One document of the corpus.
+#[derive(Debug, Clone, Serialize)]
+pub struct Document {
+    /// File name inside the corpus folder.
+    pub file: String,
+    /// Title (the first line, the single `#` heading, or the file name).
+    pub title: String,
+    /// Date line, if the document has one.
+    pub date: Option<String>,
+    /// Sections in order; `number` is the position plus one.
+    pub sections: Vec<Section>,
+}
+
+/// A section of a document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Section {
+    /// 1-based section number within its document.
+    pub number: usize,
+    /// Heading text.
+    pub title: String,
+    /// Paragraph texts; paragraph n is `paragraphs[n - 1]`.
+    pub paragraphs: Vec<String>,
+    /// Global ids of the section's passages, in order.
+    pub passages: std::ops::Range<usize>,
+}
+
+/// The unit of retrieval and citation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Passage {
+    /// Global id: position in the corpus walk.
+    pub id: usize,
+    /// Index of the document in [`Corpus::documents`].
+    pub doc: usize,
+    /// 1-based section number.
+    pub section: usize,
+    /// 1-based paragraph number of the first paragraph in the passage.
+    pub paragraph: usize,
+    /// Last paragraph number (greater than `paragraph` when a lead-in was merged with its quote).
+    pub paragraph_end: usize,
+    /// Which part of a split paragraph this is (0-based), and how many parts there are.
+    pub part: usize,
+    /// Number of parts the paragraph was split into (1 when not split).
+    pub parts: usize,
+    /// The passage's text.
+    pub text: String,
+    /// Text that frames the passage without being part of it: the lead-in of a quotation or a
+    /// Markdown subheading. Searched, not shown.
+    pub context: Option<String>,
+    /// Who is quoted, when the passage is a quotation with a named speaker.
+    pub speaker: Option<String>,
+}
+
+/// All documents and their passages.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    /// The folder the corpus came from.
+    pub dir: PathBuf,
+    /// Documents in file-name order.
+    pub documents: Vec<Document>,
+    /// Every passage, indexed by id.
+    pub passages: Vec<Passage>,
+    /// SHA-256 of file names and contents, to tell when a stored index is stale.
+    pub hash: String,
+    /// Total bytes of text read.
+    pub bytes: u64,
+}
+
+/// Turns a file stem like `field_notes-2020` into `Field notes 2020`.
+pub fn humanise_stem(stem: &str) -> String {
+    let spaced: String = stem
+        .chars()
+        .map(|c| if c == '_' || c == '-' { ' ' } else { c })
+        .collect();
+    let spaced = text::collapse_whitespace(&spaced);
+    let mut chars = spaced.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => "Untitled".to_string(),
+    }
+}
+
+impl Corpus {
+    /// Loads every `.txt` and `.md` file of `dir` (not recursing into subfolders).
+    pub fn load(dir: &Path) -> Result<Corpus> {
+        if !dir.is_dir() {
+            return Err(Error::CorpusMissing(dir.to_path_buf()));
+        }
+        let entries = std::fs::read_dir(dir).map_err(|source| Error::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut files: Vec<PathBuf> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::Read {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let path = entry.path();
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            if matches!(ext.as_deref(), Some("txt" | "md" | "markdown")) && path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let mut sources = Vec::with_capacity(files.len());
+        for path in files {
+            let bytes = std::fs::read(&path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let text = String::from_utf8(bytes).map_err(|_| Error::NotUtf8(path.clone()))?;
+            sources.push((path, text));
+        }
+        let corpus = Corpus::from_texts(dir, &sources);
+        if corpus.passages.is_empty() {
+            return Err(Error::CorpusEmpty(dir.to_path_buf()));
+        }
+        Ok(corpus)
+    }
+
+    /// Builds a corpus from (path, text) pairs; the extension picks the parser.
+    pub fn from_texts(dir: &Path, sources: &[(PathBuf, String)]) -> Corpus {
+        let mut hasher = Sha256::new();
+        let mut corpus = Corpus {
+            dir: dir.to_path_buf(),
+            documents: Vec::new(),
+            passages: Vec::new(),
+            hash: String::new(),
+            bytes: 0,
+        };
+        for (path, text) in sources {
+            let file = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            hasher.update(file.as_bytes());
+            hasher.update([0]);
+            hasher.update(text.as_bytes());
+            hasher.update([0]);
+            corpus.bytes += text.len() as u64;
+            let stem = path
+                .file_stem()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let text = text.trim_start_matches('\u{feff}').replace("\r\n", "\n");
+            let is_markdown = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                e.eq_ignore_ascii_case("md") || e.eq_ignore_ascii_case("markdown")
+            });
+            let parsed = if is_markdown {
+                markdown::parse(&text, &stem)
+            } else {
+                plain::parse(&text, &stem)
+            };
+            if parsed.sections.is_empty() {
+                continue;
+            }
+            corpus.add_document(file, parsed);
+        }
+        let digest = hasher.finalize();
+        for byte in digest.iter() {
+            let _ = write!(corpus.hash, "{byte:02x}");
+        }
+        corpus
+    }
+
+    fn add_document(&mut self, file: String, parsed: ParsedDocument) {
+        let doc_index = self.documents.len();
+        let mut sections = Vec::new();
+        for (number, (title, raw)) in parsed.sections.into_iter().enumerate() {
+            let number = number + 1;
+            let first = self.passages.len();
+            let passages = build_passages(&raw);
+            for p in passages {
+                self.passages.push(Passage {
+                    id: self.passages.len(),
+                    doc: doc_index,
+                    section: number,
+                    ..p
+                });
+            }
+            sections.push(Section {
+                number,
+                title,
+                paragraphs: raw.into_iter().map(|p| p.text).collect(),
+                passages: first..self.passages.len(),
+            });
+        }
+        self.documents.push(Document {
+            file,
+            title: parsed.title,
+            date: parsed.date,
+            sections,
+        });
+    }
+
+    /// The section a passage belongs to.
+    pub fn section_of(&self, passage: &Passage) -> &Section {
+        &self.documents[passage.doc].sections[passage.section - 1]
+    }
+
+    /// Looks up a section by document index and 1-based number.
+    pub fn section(&self, doc: usize, number: usize) -> Option<&Section> {
+        self.documents
+            .get(doc)?
+            .sections
+            .get(number.checked_sub(1)?)
+    }
+
+    /// The citation of a passage: document, section number and title, paragraph.
+    pub fn citation(&self, passage: &Passage) -> Citation {
+        let doc = &self.documents[passage.doc];
+        let section = self.section_of(passage);
+        Citation {
+            document: doc.title.clone(),
+            section_number: section.number,
+            section_title: section.title.clone(),
+            paragraph: passage.paragraph,
+            paragraph_end: passage.paragraph_end,
+            speaker: passage.speaker.clone(),
+        }
+    }
+
+    /// The passages before and after `id` within the same section.
+    pub fn neighbours(&self, id: usize) -> (Option<&Passage>, Option<&Passage>) {
+        let Some(p) = self.passages.get(id) else {
+            return (None, None);
+        };
+        let range = &self.section_of(p).passages;
+        let prev = (id > range.start).then(|| &self.passages[id - 1]);
+        let next = (id + 1 < range.end).then(|| &self.passages[id + 1]);
+        (prev, next)
+    }
+
+    /// Total number of sections in all documents.
+    pub fn section_count(&self) -> usize {
+        self.documents.iter().map(|d| d.sections.len()).sum()
+    }
+}
+
+/// Where a passage comes from, ready to render.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Citation {
+    /// Document title.
+    pub document: String,
+    /// 1-based section number.
+    pub section_number: usize,
+    /// Section title.
+    pub section_title: String,
+    /// First paragraph number.
+    pub paragraph: usize,
+    /// Last paragraph number.
+    pub paragraph_end: usize,
+    /// The quoted speaker, if the passage is a quotation.
+    pub speaker: Option<String>,
+}
+
+impl std::fmt::Display for Citation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(speaker) = &self.speaker {
+            write!(f, "{speaker}, quoted in ")?;
+        }
+        write!(
+            f,
+            "{}, §{} {}, ¶{}",
+            self.document, self.section_number, self.section_title, self.paragraph
+        )?;
+        if self.paragraph_end > self.paragraph {
+            write!(f, "–{}", self.paragraph_end)?;
+        }
+        Ok(())
+    }
+}
+
+fn opens_quotation(text: &str) -> bool {
+    text.starts_with(['"', '“', '«'])
+}
+
+fn is_lead_in(text: &str) -> bool {
+    text.trim_end().ends_with(':')
+}
+
+/// Verbs that introduce a quotation; the name just before one is the speaker.
+const SPEECH_VERBS: &[&str] = &[
+    "said",
+    "says",
+    "wrote",
+    "writes",
+    "described",
+    "describes",
+    "explained",
+    "explains",
+    "noted",
+    "notes",
+    "put",
+    "puts",
+    "recalled",
+    "recalls",
+    "declared",
+    "declares",
+    "argued",
+    "argues",
+    "stated",
+    "states",
+    "went",
+    "added",
+    "adds",
+    "observed",
+    "remarked",
+    "summed",
+    "told",
+    "tells",
+    "commented",
+    "continued",
+    "asked",
+];
+
+/// Finds who a lead-in paragraph quotes: a capitalised name before a speech verb, or, when the
+/// lead-in says "he"/"she", the last full name mentioned before it.
+pub fn speaker_of(lead_in: &str) -> Option<String> {
+    let words: Vec<&str> = lead_in.split_whitespace().collect();
+    let clean = |w: &str| {
+        w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-')
+            .trim_end_matches("'s")
+            .to_string()
+    };
+    let is_name = |w: &str| {
+        let w = clean(w);
+        w.chars().next().is_some_and(char::is_uppercase)
+            && w.chars()
+                .skip(1)
+                .all(|c| c.is_lowercase() || c == '-' || c == '\'')
+            && w.len() > 1
+    };
+    // Search the last sentence first (it holds the lead-in proper), then the whole paragraph.
+    let mut best: Option<String> = None;
+    for (i, w) in words.iter().enumerate() {
+        let verb = clean(w).to_lowercase();
+        if !SPEECH_VERBS.contains(&verb.as_str()) || i == 0 {
+            continue;
+        }
+        let mut j = i;
+        // Allow "Trotsky then went on", "Lenin later wrote".
+        if j >= 2
+            && matches!(
+                clean(words[j - 1]).as_str(),
+                "then" | "later" | "also" | "once"
+            )
+        {
+            j -= 1;
+        }
+        let mut name: Vec<String> = Vec::new();
+        while j > 0 && is_name(words[j - 1]) && name.len() < 3 {
+            // A sentence-initial word ("This", "So") is not a name unless more name follows.
+            name.insert(0, clean(words[j - 1]));
+            j -= 1;
+            if words[j].ends_with(['.', ',', ';', ':']) {
+                break;
+            }
+        }
+        let name: Vec<String> = name
+            .into_iter()
+            .filter(|w| !COMMON_CAPITALISED.contains(&w.as_str()))
+            .collect();
+        if !name.is_empty() {
+            best = Some(name.join(" "));
+        } else if j > 0 && matches!(clean(words[j - 1]).to_lowercase().as_str(), "he" | "she") {
+            best = last_full_name(&words[..j - 1]).or(best);
+        }
+    }
+    best
+}
+
+/// Capitalised words that start sentences but are not names.
+const COMMON_CAPITALISED: &[&str] = &[
+    "This", "That", "These", "Those", "It", "He", "She", "They", "We", "So", "As", "And", "But",
+    "Then", "Here", "There", "The", "A", "An", "In", "On", "How", "What", "Thus",
+];
+
+/// The last run of two or more capitalised words, read as a person's full name.
+fn last_full_name(words: &[&str]) -> Option<String> {
+    let mut best = None;
+    let mut run: Vec<String> = Vec::new();
+    for w in words.iter().chain(std::iter::once(&"end")) {
+        let cleaned = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-');
+        let capital = cleaned.chars().next().is_some_and(char::is_uppercase)
+            && cleaned.chars().skip(1).all(char::is_lowercase)
+            && !COMMON_CAPITALISED.contains(&cleaned);
+        if capital {
+            run.push(cleaned.to_string());
+        }
+        if !capital || w.ends_with([',', '.', ';', ':']) {
+            if run.len() >= 2 {
+                best = Some(run.join(" "));
+            }
+            run.clear();
+        }
+    }
+    best
+}
+
+/// Numbers paragraphs, splits long ones, and ties quotations to their lead-ins.
+fn build_passages(raw: &[RawParagraph]) -> Vec<Passage> {
+    let mut out = Vec::new();
+    let mut lead_in: Option<(String, Option<String>)> = None; // (lead-in sentence, speaker)
+    let mut merge_prefix: Option<(usize, String)> = None; // (paragraph number, text)
+    for (i, para) in raw.iter().enumerate() {
+        let number = i + 1;
+        let quoting = opens_quotation(&para.text);
+        if !quoting {
+            lead_in = None;
+        }
+        let next_quotes = raw.get(i + 1).is_some_and(|n| opens_quotation(&n.text));
+        if is_lead_in(&para.text) && next_quotes {
+            let sentences = text::sentences(&para.text);
+            let last = sentences
+                .last()
+                .map(|r| para.text[r.clone()].to_string())
+                .unwrap_or_default();
+            lead_in = Some((last, speaker_of(&para.text)));
+            if text::word_count(&para.text) <= MAX_LEAD_IN_WORDS {
+                merge_prefix = Some((number, para.text.clone()));
+                continue;
+            }
+        }
+        let (context, speaker) = match (&lead_in, quoting) {
+            (Some((sentence, speaker)), true) => (Some(sentence.clone()), speaker.clone()),
+            _ => (para.subheading.clone(), None),
+        };
+        let (first_number, body) = match merge_prefix.take() {
+            Some((n, prefix)) => (n, format!("{prefix}\n\n{}", para.text)),
+            None => (number, para.text.clone()),
+        };
+        let parts = split_long(&body);
+        let count = parts.len();
+        for (part, text) in parts.into_iter().enumerate() {
+            out.push(Passage {
+                id: 0,
+                doc: 0,
+                section: 0,
+                paragraph: first_number,
+                paragraph_end: number,
+                part,
+                parts: count,
+                text,
+                context: context.clone(),
+                speaker: speaker.clone(),
+            });
+        }
+    }
+    if let Some((n, prefix)) = merge_prefix {
+        // A lead-in at the very end with nothing after it (cannot happen with next_quotes, but
+        // keep the text rather than lose it).
+        out.push(Passage {
+            id: 0,
+            doc: 0,
+            section: 0,
+            paragraph: n,
+            paragraph_end: n,
+            part: 0,
+            parts: 1,
+            text: prefix,
+            context: None,
+            speaker: None,
+        });
+    }
+    out
+}
+
+/// Splits a paragraph longer than [`MAX_PASSAGE_WORDS`] into balanced runs of whole sentences.
+pub fn split_long(paragraph: &str) -> Vec<String> {
+    let total = text::word_count(paragraph);
+    if total <= MAX_PASSAGE_WORDS {
+        return vec![paragraph.to_string()];
+    }
+    let pieces = total.div_ceil(MAX_PASSAGE_WORDS);
+    let target = total.div_ceil(pieces);
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut words = 0;
+    for range in text::sentences(paragraph) {
+        let sentence = &paragraph[range];
+        let n = text::word_count(sentence);
+        if words > 0 && words + n / 2 > target && out.len() + 1 < pieces {
+            out.push(std::mem::take(&mut current));
+            words = 0;
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(sentence);
+        words += n;
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(texts: &[&str]) -> Vec<RawParagraph> {
+        texts
+            .iter()
+            .map(|t| RawParagraph {
+                text: t.to_string(),
+                subheading: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn long_paragraphs_split_on_sentences_and_keep_their_number() {
+        let sentence = "This sentence has exactly ten words in it, you see. ";
+        let long = sentence.repeat(60); // 600 words
+        let passages = build_passages(&raw(&["Short one.", long.trim()]));
+        assert_eq!(passages[0].paragraph, 1);
+        let parts: Vec<_> = passages.iter().filter(|p| p.paragraph == 2).collect();
+        assert_eq!(parts.len(), 3);
+        for (i, p) in parts.iter().enumerate() {
+            assert_eq!(p.part, i);
+            assert_eq!(p.parts, 3);
+            assert!(text::word_count(&p.text) <= MAX_PASSAGE_WORDS);
+            assert!(p.text.ends_with("see."), "split mid-sentence: {}", p.text);
+        }
+    }
+
+    #[test]
+    fn short_lead_in_merges_with_its_quotation_and_names_the_speaker() {
+        let passages = build_passages(&raw(&[
+            "Some context about the Soviets.",
+            "Reed then went on to describe the Petrograd Soviet as follows:",
+            "\"It consisted of about 1200 deputies.",
+            "\"It met every two weeks.\"",
+            "Back to the narrative.",
+        ]));
+        assert_eq!(passages.len(), 4);
+        let merged = &passages[1];
+        assert_eq!((merged.paragraph, merged.paragraph_end), (2, 3));
+        assert!(merged.text.starts_with("Reed then went on"));
+        assert!(merged.text.contains("1200 deputies"));
+        assert_eq!(merged.speaker.as_deref(), Some("Reed"));
+        let second_quote = &passages[2];
+        assert_eq!(second_quote.paragraph, 4);
+        assert_eq!(second_quote.speaker.as_deref(), Some("Reed"));
+        assert!(second_quote
+            .context
+            .as_deref()
+            .unwrap()
+            .contains("as follows"));
+        assert_eq!(passages[3].speaker, None);
+    }
+
+    #[test]
+    fn pronoun_lead_in_resolves_to_the_last_full_name() {
+        let lead = "The American socialist John Reed arrived late in Russia, in September 1917, but early enough. This is how he described the Soviets:";
+        assert_eq!(speaker_of(lead).as_deref(), Some("John Reed"));
+        let lead = "This is how Trotsky described this period, in his \"History of the Russian Revolution\":";
+        assert_eq!(speaker_of(lead).as_deref(), Some("Trotsky"));
+        assert_eq!(speaker_of("Here is the list:"), None);
+    }
+
+    #[test]
+    fn citation_reads_naturally() {
+        let c = Citation {
+            document: "Doc".into(),
+            section_number: 4,
+            section_title: "Soviets".into(),
+            paragraph: 2,
+            paragraph_end: 3,
+            speaker: Some("John Reed".into()),
+        };
+        assert_eq!(c.to_string(), "John Reed, quoted in Doc, §4 Soviets, ¶2–3");
+    }
+}

@@ -1,0 +1,80 @@
+//! Typed errors of the studybot library.
+//!
+//! The binary turns these into one-line messages and exit codes; the library never prints.
+
+use std::path::PathBuf;
+
+/// Everything the core can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration could not be read or a value has the wrong type.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The corpus folder does not exist or is not a folder.
+    #[error("corpus folder {} not found", .0.display())]
+    CorpusMissing(PathBuf),
+    /// The corpus folder holds no `.txt` or `.md` document with text in it.
+    #[error("corpus folder {} has no .txt or .md document with text", .0.display())]
+    CorpusEmpty(PathBuf),
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file or folder that failed.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// A corpus document is not valid UTF-8.
+    #[error("{} is not UTF-8 text", .0.display())]
+    NotUtf8(PathBuf),
+    /// The question cannot be answered as asked (empty, too long, no words).
+    #[error("{0}")]
+    BadQuestion(String),
+    /// The search index failed.
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    /// A quiz bank file is malformed.
+    #[error("quiz bank {}: {message}", path.display())]
+    QuizBank {
+        /// The bank file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The state database failed.
+    #[error("database: {0}")]
+    Store(String),
+    /// An evaluation file is malformed.
+    #[error("{}: line {line}: {message}", path.display())]
+    EvalFile {
+        /// The JSONL file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with the line.
+        message: String,
+    },
+    /// Other I/O failure (data directory, index directory).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Store(e.to_string())
+    }
+}
+
+impl From<rusqlite_migration::Error> for Error {
+    fn from(e: rusqlite_migration::Error) -> Self {
+        Error::Store(e.to_string())
+    }
+}
+
+/// Result alias for the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

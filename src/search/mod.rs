@@ -1,0 +1,524 @@
+//! Retrieval: from a natural-language question to ranked passages, with a confidence that
+//! tells answerable questions from ones the text does not cover.
+//!
+//! Stages: analyse the question ([`analysis`]); check each word against the corpus vocabulary,
+//! correcting small typos and noting words the text never uses; fetch candidates with BM25 over
+//! passage, exact-form, section-title and lead-in fields ([`index`]); re-rank them with query
+//! coverage, sentence-level proximity, question-type cues and neighbouring passages.
+
+pub mod analysis;
+pub mod excerpt;
+pub mod index;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocAddress, Term};
+
+use crate::corpus::Corpus;
+use crate::error::{Error, Result};
+use analysis::{Analyzer, Token};
+use index::PassageIndex;
+
+/// Longest question accepted, in bytes.
+pub const MAX_QUESTION_BYTES: usize = 2000;
+/// Candidates fetched from the index before re-ranking.
+const CANDIDATES: usize = 80;
+
+/// How a question word relates to the corpus.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TermStatus {
+    /// The corpus uses the word (or a word with the same stem).
+    Known,
+    /// Not in the corpus, but a corpus word is one or two edits away: a typo.
+    Corrected {
+        /// What the user typed.
+        typed: String,
+    },
+    /// Not in the corpus and not close to any corpus word.
+    Unknown {
+        /// Whether it is an ordinary English word (rather than a name or a term of art).
+        common: bool,
+    },
+}
+
+/// One analysed question word.
+#[derive(Debug, Clone)]
+pub struct QueryTerm {
+    /// The word as used for search (after correction).
+    pub exact: String,
+    /// Its stem.
+    pub stem: String,
+    /// How it matched the corpus.
+    pub status: TermStatus,
+    /// Inverse document frequency weight.
+    pub idf: f32,
+    /// Position in the question.
+    pub position: usize,
+}
+
+/// What kind of answer the question asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuestionKind {
+    /// when / what year / how many / how long / how old ...
+    Quantity,
+    /// who ...
+    Person,
+    /// anything else
+    Other,
+}
+
+/// One ranked passage.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// Passage id.
+    pub passage: usize,
+    /// Final ranking score.
+    pub score: f32,
+    /// Share of the question's weight the passage (with its lead-in and title) covers, 0..1.
+    pub coverage: f32,
+}
+
+/// The outcome of a search.
+#[derive(Debug, Clone)]
+pub struct Ranking {
+    /// Passages, best first.
+    pub hits: Vec<Hit>,
+    /// The question's analysed words.
+    pub terms: Vec<QueryTerm>,
+    /// How sure the ranking is that the text covers the question, 0..1.
+    pub confidence: f32,
+    /// The question's kind.
+    pub kind: QuestionKind,
+}
+
+impl Ranking {
+    /// Words of the question the corpus never uses and that are not ordinary English words:
+    /// names, places, terms of art.
+    pub fn missing_names(&self) -> Vec<String> {
+        self.terms
+            .iter()
+            .filter(|t| matches!(t.status, TermStatus::Unknown { common: false }))
+            .map(|t| t.exact.clone())
+            .collect()
+    }
+}
+
+fn english_words() -> &'static HashSet<&'static str> {
+    static WORDS: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    WORDS.get_or_init(|| include_str!("english-words.txt").lines().collect())
+}
+
+/// Whether `word` is an ordinary English word (from the SCOWL word list, with common endings).
+pub fn is_english_word(word: &str) -> bool {
+    let words = english_words();
+    if words.contains(word) {
+        return true;
+    }
+    ["s", "es", "ed", "ing", "ly", "er", "ers"]
+        .iter()
+        .any(|suffix| {
+            word.strip_suffix(suffix)
+                .is_some_and(|stem| words.contains(stem))
+        })
+}
+
+/// The search engine over one corpus.
+pub struct SearchEngine {
+    analyzer: Analyzer,
+    index: PassageIndex,
+    num_docs: f32,
+}
+
+impl std::fmt::Debug for SearchEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchEngine")
+            .field("num_docs", &self.num_docs)
+            .finish()
+    }
+}
+
+impl SearchEngine {
+    /// Indexes `corpus` in memory.
+    pub fn in_memory(corpus: &Corpus) -> Result<SearchEngine> {
+        let analyzer = Analyzer::default();
+        let index = PassageIndex::build_in_ram(corpus, &analyzer)?;
+        Ok(Self::from_index(analyzer, index))
+    }
+
+    /// Opens the index stored in `dir`, rebuilding it if the corpus changed.
+    pub fn stored(
+        corpus: &Corpus,
+        dir: &Path,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<SearchEngine> {
+        let analyzer = Analyzer::default();
+        let index = PassageIndex::open_or_build(corpus, &analyzer, dir, progress)?;
+        Ok(Self::from_index(analyzer, index))
+    }
+
+    fn from_index(analyzer: Analyzer, index: PassageIndex) -> SearchEngine {
+        let num_docs = index.reader.searcher().num_docs() as f32;
+        SearchEngine {
+            analyzer,
+            index,
+            num_docs,
+        }
+    }
+
+    /// Whether the index was reopened from disk.
+    pub fn reopened(&self) -> bool {
+        self.index.reopened
+    }
+
+    /// The analyser, for excerpting with the same notion of words.
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    fn idf(&self, df: u32) -> f32 {
+        let n = self.num_docs.max(1.0);
+        ((n - df as f32 + 0.5) / (df as f32 + 0.5) + 1.0).ln()
+    }
+
+    /// Resolves question words against the corpus vocabulary.
+    pub fn analyse_question(&self, question: &str) -> Vec<QueryTerm> {
+        let vocab = &self.index.vocabulary;
+        let max_idf = self.idf(0);
+        let mut seen = HashSet::new();
+        let mut terms = Vec::new();
+        for token in self.analyzer.tokens(question) {
+            if !seen.insert(token.exact.clone()) {
+                continue;
+            }
+            let stem_df = vocab.stems.get(&token.stem).copied().unwrap_or(0);
+            let term = if stem_df > 0 || vocab.words.contains_key(&token.exact) {
+                QueryTerm {
+                    idf: self.idf(stem_df),
+                    exact: token.exact,
+                    stem: token.stem,
+                    status: TermStatus::Known,
+                    position: token.position,
+                }
+            } else if let Some((word, _)) = vocab.closest(&token.exact) {
+                let stem = self.analyzer.stem(word);
+                let df = vocab.stems.get(&stem).copied().unwrap_or(1);
+                QueryTerm {
+                    idf: self.idf(df),
+                    exact: word.to_string(),
+                    stem,
+                    status: TermStatus::Corrected { typed: token.exact },
+                    position: token.position,
+                }
+            } else {
+                let common = is_english_word(&token.exact);
+                QueryTerm {
+                    idf: max_idf,
+                    exact: token.exact,
+                    stem: token.stem,
+                    status: TermStatus::Unknown { common },
+                    position: token.position,
+                }
+            };
+            terms.push(term);
+        }
+        terms
+    }
+
+    /// Ranks passages for `question`.
+    pub fn search(&self, corpus: &Corpus, question: &str, limit: usize) -> Result<Ranking> {
+        if question.len() > MAX_QUESTION_BYTES {
+            return Err(Error::BadQuestion(format!(
+                "the question is too long ({} bytes); please keep it under {} characters",
+                question.len(),
+                MAX_QUESTION_BYTES
+            )));
+        }
+        let terms = self.analyse_question(question);
+        let kind = question_kind(question);
+        if terms.is_empty() {
+            return Err(Error::BadQuestion(
+                "the question has no words to search for; ask about something in the text"
+                    .to_string(),
+            ));
+        }
+        let searchable: Vec<&QueryTerm> = terms
+            .iter()
+            .filter(|t| !matches!(t.status, TermStatus::Unknown { .. }))
+            .collect();
+        let total_weight: f32 = terms.iter().map(|t| t.idf).sum();
+        if searchable.is_empty() {
+            return Ok(Ranking {
+                hits: Vec::new(),
+                terms,
+                confidence: 0.0,
+                kind,
+            });
+        }
+        let candidates = self.candidates(&searchable)?;
+        let query_stems: HashMap<&str, f32> = searchable
+            .iter()
+            .map(|t| (t.stem.as_str(), t.idf))
+            .collect();
+        let max_bm25 = candidates
+            .iter()
+            .map(|c| c.1)
+            .fold(f32::MIN_POSITIVE, f32::max);
+
+        // Per-candidate features.
+        let mut base: HashMap<usize, (f32, f32)> = HashMap::new(); // id -> (score, coverage)
+        for &(id, bm25) in &candidates {
+            let Some(passage) = corpus.passages.get(id) else {
+                continue;
+            };
+            let tokens = self.analyzer.tokens(&passage.text);
+            let mut matched: HashSet<&str> = HashSet::new();
+            for t in &tokens {
+                if let Some((stem, _)) = query_stems.get_key_value(t.stem.as_str()) {
+                    matched.insert(stem);
+                }
+            }
+            let mut framed = matched.clone();
+            for extra in [
+                passage.context.as_deref(),
+                Some(corpus.section_of(passage).title.as_str()),
+                passage.speaker.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for t in self.analyzer.tokens(extra) {
+                    if let Some((stem, _)) = query_stems.get_key_value(t.stem.as_str()) {
+                        framed.insert(stem);
+                    }
+                }
+            }
+            let weight = |set: &HashSet<&str>| -> f32 {
+                set.iter()
+                    .map(|s| query_stems.get(s).copied().unwrap_or(0.0))
+                    .sum()
+            };
+            let coverage = weight(&framed) / total_weight.max(f32::MIN_POSITIVE);
+            let sentence = best_sentence_weight(&passage.text, &tokens, &query_stems)
+                / total_weight.max(f32::MIN_POSITIVE);
+            let quantity = if kind == QuestionKind::Quantity && has_quantity(&passage.text) {
+                0.08
+            } else {
+                0.0
+            };
+            let score = 0.45 * (bm25 / max_bm25) + 0.35 * coverage + 0.2 * sentence + quantity;
+            base.insert(id, (score, coverage));
+        }
+        // Neighbours: a point is often developed over adjacent paragraphs.
+        let mut hits: Vec<Hit> = base
+            .iter()
+            .map(|(&id, &(score, coverage))| {
+                let (prev, next) = corpus.neighbours(id);
+                let neighbour = [prev, next]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| base.get(&p.id).map(|b| b.0))
+                    .fold(0.0_f32, f32::max);
+                Hit {
+                    passage: id,
+                    score: score + 0.12 * neighbour,
+                    coverage,
+                }
+            })
+            .collect();
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.passage.cmp(&b.passage))
+        });
+        hits.truncate(limit);
+        let confidence = hits.first().map(|h| h.coverage).unwrap_or(0.0);
+        let missing_names = terms
+            .iter()
+            .filter(|t| matches!(t.status, TermStatus::Unknown { common: false }))
+            .count();
+        // A question that hinges on a name the text never uses is not covered, however well
+        // its other words match.
+        let confidence = if missing_names > 0 {
+            confidence * 0.5
+        } else {
+            confidence
+        };
+        Ok(Ranking {
+            hits,
+            terms,
+            confidence,
+            kind,
+        })
+    }
+
+    fn candidates(&self, terms: &[&QueryTerm]) -> Result<Vec<(usize, f32)>> {
+        let f = &self.index.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let term_query = |field, text: &str, boost: f32| -> (Occur, Box<dyn Query>) {
+            let q = TermQuery::new(
+                Term::from_field_text(field, text),
+                IndexRecordOption::WithFreqs,
+            );
+            (Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost)))
+        };
+        for t in terms {
+            clauses.push(term_query(f.body, &t.stem, 1.0));
+            clauses.push(term_query(f.exact, &t.exact, 0.3));
+            clauses.push(term_query(f.title, &t.stem, 0.5));
+            clauses.push(term_query(f.context, &t.stem, 0.6));
+        }
+        // Adjacent question words that stay adjacent in a passage ("shop committees").
+        for pair in terms.windows(2) {
+            if pair[1].position == pair[0].position + 1 {
+                let phrase = PhraseQuery::new(vec![
+                    Term::from_field_text(f.body, &pair[0].stem),
+                    Term::from_field_text(f.body, &pair[1].stem),
+                ]);
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(phrase), 0.5)),
+                ));
+            }
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.index.reader.searcher();
+        let top: Vec<(f32, DocAddress)> =
+            searcher.search(&query, &TopDocs::with_limit(CANDIDATES).order_by_score())?;
+        let mut out = Vec::with_capacity(top.len());
+        let mut columns = HashMap::new();
+        for (score, addr) in top {
+            let column = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let reader = searcher.segment_reader(addr.segment_ord);
+                    e.insert(reader.fast_fields().u64("id")?)
+                }
+            };
+            if let Some(id) = column.first(addr.doc_id) {
+                out.push((id as usize, score));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The heaviest sentence of a passage, by the question weight it covers.
+fn best_sentence_weight(text: &str, tokens: &[Token], stems: &HashMap<&str, f32>) -> f32 {
+    let mut best = 0.0_f32;
+    for range in crate::corpus::text::sentences(text) {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut weight = 0.0;
+        for t in tokens
+            .iter()
+            .filter(|t| t.start >= range.start && t.end <= range.end)
+        {
+            if let Some((stem, idf)) = stems.get_key_value(t.stem.as_str()) {
+                if seen.insert(stem) {
+                    weight += idf;
+                }
+            }
+        }
+        best = best.max(weight);
+    }
+    best
+}
+
+const NUMBER_WORDS: &[&str] = &[
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "hundred",
+    "thousand",
+    "million",
+    "dozen",
+    "year",
+    "years",
+    "months",
+    "weeks",
+    "days",
+    "january",
+    "february",
+    "march",
+    "april",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// Whether a text states a number, date or duration.
+pub fn has_quantity(text: &str) -> bool {
+    text.chars().any(|c| c.is_ascii_digit())
+        || text
+            .split(|c: char| !c.is_alphabetic())
+            .any(|w| NUMBER_WORDS.contains(&w.to_lowercase().as_str()))
+}
+
+/// Reads the question's opening words for the kind of answer wanted.
+pub fn question_kind(question: &str) -> QuestionKind {
+    let q = question.to_lowercase();
+    let words: Vec<&str> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
+    if words.first() == Some(&"when")
+        || has("what", "year")
+        || has("which", "year")
+        || has("what", "date")
+        || has("which", "date")
+        || has("wich", "date")
+        || ["many", "much", "long", "old", "often", "meny"]
+            .iter()
+            .any(|w| has("how", w))
+    {
+        QuestionKind::Quantity
+    } else if words.first() == Some(&"who") || has("who", "was") {
+        QuestionKind::Person
+    } else {
+        QuestionKind::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn question_kinds() {
+        assert_eq!(question_kind("How many deputies?"), QuestionKind::Quantity);
+        assert_eq!(question_kind("when did it start"), QuestionKind::Quantity);
+        assert_eq!(question_kind("In what year was it"), QuestionKind::Quantity);
+        assert_eq!(question_kind("who was john reed?"), QuestionKind::Person);
+        assert_eq!(question_kind("why did it fail"), QuestionKind::Other);
+    }
+
+    #[test]
+    fn english_word_list_knows_common_words_not_names() {
+        assert!(is_english_word("boiling"));
+        assert!(is_english_word("toppled"));
+        assert!(!is_english_word("kollontai"));
+        assert!(!is_english_word("holodomor"));
+    }
+}
