@@ -39,12 +39,12 @@ pub fn marked(text: &Marked, marks: Marks) -> String {
 /// Renders an answer for `studybot ask`.
 pub fn answer(answer: &Answer, marks: Marks) -> String {
     let mut out = String::new();
-    for (typed, used) in &answer.corrections {
-        let _ = writeln!(out, "(reading \"{typed}\" as \"{used}\")");
-    }
     if !answer.answered {
         out.push_str(&abstention(answer));
         return out;
+    }
+    for (typed, used) in &answer.corrections {
+        let _ = writeln!(out, "(reading \"{typed}\" as \"{used}\")");
     }
     for item in &answer.results {
         let _ = writeln!(out, "{}. {}", item.rank, marked(&item.excerpt, marks));
@@ -81,10 +81,15 @@ pub fn quoted_list(items: &[String]) -> String {
     let cap: Vec<String> = items
         .iter()
         .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_uppercase().chain(c).collect())
-                .unwrap_or_default()
+            w.split(' ')
+                .map(|part| {
+                    let mut c = part.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().chain(c).collect())
+                        .unwrap_or_default()
+                })
+                .collect::<Vec<String>>()
+                .join(" ")
         })
         .collect();
     match cap.as_slice() {

@@ -100,11 +100,22 @@ impl Ranking {
     /// Words of the question the corpus never uses and that are not ordinary English words:
     /// names, places, terms of art.
     pub fn missing_names(&self) -> Vec<String> {
-        self.terms
-            .iter()
-            .filter(|t| matches!(t.status, TermStatus::Unknown { common: false }))
-            .map(|t| t.exact.clone())
-            .collect()
+        // Adjacent missing words form one name ("alexandra kollontai").
+        let mut names: Vec<(usize, String)> = Vec::new();
+        for t in &self.terms {
+            if !matches!(t.status, TermStatus::Unknown { common: false }) {
+                continue;
+            }
+            match names.last_mut() {
+                Some((last, name)) if *last + 1 == t.position => {
+                    name.push(' ');
+                    name.push_str(&t.exact);
+                    *last = t.position;
+                }
+                _ => names.push((t.position, t.exact.clone())),
+            }
+        }
+        names.into_iter().map(|(_, n)| n).collect()
     }
 }
 

@@ -1,0 +1,302 @@
+//! The command line as a user runs it: `ask`, `ask --json`, `sections`, `eval`, bad input.
+
+use serde_json::Value;
+
+use crate::common::{fixture, root, run, studybot};
+
+fn ask_json(args: &[&str]) -> Value {
+    let data = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(studybot(data.path()).arg("ask").arg("--json").args(args));
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(out.lines().count(), 1, "exactly one JSON line: {out}");
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn ask_prints_excerpts_with_citations() {
+    let data = tempfile::tempdir().unwrap();
+    let (code, out, err) =
+        run(studybot(data.path()).args(["ask", "what were factory shop committees"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("*Factory*"), "matched words are marked: {out}");
+    assert!(
+        out.contains("§6 ... and the role of Factory Shop Committees, ¶"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("— ").count(),
+        3,
+        "three cited excerpts by default: {out}"
+    );
+}
+
+#[test]
+fn ask_json_has_the_stable_shape_and_the_right_section() {
+    let v = ask_json(&["--top", "4", "what were factory shop committees"]);
+    assert_eq!(v["question"], "what were factory shop committees");
+    assert_eq!(v["answered"], true);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    let keys = [
+        "rank",
+        "score",
+        "document",
+        "section_number",
+        "section_title",
+        "paragraph",
+        "text",
+        "excerpt",
+        "citation",
+    ];
+    for (i, r) in results.iter().enumerate() {
+        let obj = r.as_object().unwrap();
+        let mut got: Vec<&str> = obj.keys().map(String::as_str).collect();
+        got.sort_unstable();
+        let mut want = keys.to_vec();
+        want.sort_unstable();
+        assert_eq!(got, want);
+        assert_eq!(r["rank"], i + 1);
+        let excerpt = r["excerpt"].as_str().unwrap().trim_matches('…');
+        let first_words: String = excerpt
+            .split_whitespace()
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let text: String = r["text"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            text.contains(&first_words),
+            "excerpt comes from the passage"
+        );
+    }
+    assert_eq!(
+        results[0]["section_title"],
+        "... and the role of Factory Shop Committees"
+    );
+    assert_eq!(results[0]["section_number"], 6);
+    assert_eq!(
+        results[0]["document"],
+        "#98 - Russia - October 1917 - Working class Power!"
+    );
+}
+
+#[test]
+fn out_of_scope_questions_say_so_and_name_the_missing_term() {
+    let v = ask_json(&["who was alexandra kollontai"]);
+    assert_eq!(v["answered"], false);
+    let data = tempfile::tempdir().unwrap();
+    let (code, out, _) =
+        run(studybot(data.path()).args(["ask", "how many people died in the holodomor"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("never mentions Holodomor"), "{out}");
+    assert!(out.contains("Closest sections:"), "{out}");
+}
+
+#[test]
+fn typos_and_american_spelling_still_find_the_passage() {
+    let v = ask_json(&[
+        "how meny members did the central executive comittee of the petrograd soviet have",
+    ]);
+    assert_eq!(v["answered"], true);
+    let texts: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap())
+        .collect();
+    assert!(texts
+        .iter()
+        .any(|t| t.contains("Central Executive Committee of 110 members")));
+}
+
+#[test]
+fn sections_lists_the_table_of_contents() {
+    let data = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(studybot(data.path()).arg("sections"));
+    assert_eq!(code, 0);
+    assert!(out.starts_with("#98 - Russia - October 1917 - Working class Power!\n"));
+    assert!(out.contains("§1   Introduction (7 paragraphs)"));
+    assert!(out.contains("§5   The role of the Soviets in the revolution... (12 paragraphs)"));
+    assert!(out.contains("§10  The revolutionary communist party we need (9 paragraphs)"));
+    assert_eq!(out.lines().filter(|l| l.contains('§')).count(), 10);
+}
+
+/// The quality floor of the foundation issue: retrieval must not silently slide below it.
+#[test]
+fn eval_on_the_dev_set_stays_above_the_floor() {
+    let data = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(studybot(data.path()).args(["eval", "eval/dev.jsonl", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["in_scope"], 44);
+    assert_eq!(v["out_of_scope"], 6);
+    let f = |k: &str| v[k].as_f64().unwrap();
+    assert!(f("recall_at_3") >= 0.80, "Recall@3 {}", f("recall_at_3"));
+    assert!(f("oos_caught") >= 0.5, "oos_caught {}", f("oos_caught"));
+    assert!(
+        f("false_abstain") <= 0.05,
+        "false_abstain {}",
+        f("false_abstain")
+    );
+    let (code, text, _) = run(studybot(data.path()).args(["eval", "eval/dev.jsonl"]));
+    assert_eq!(code, 0);
+    assert!(text.contains("Recall@1") && text.contains("MRR@10") && text.contains("oos_caught"));
+}
+
+#[test]
+fn any_corpus_folder_works_markdown_and_plain_text() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = fixture("handbook");
+    let (code, out, err) = run(studybot(data.path())
+        .env("STUDYBOT__CORPUS__DIR", &dir)
+        .args(["ask", "--json", "how much is the annual membership fee"]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["results"][0]["document"], "The Community Garden Handbook");
+    assert_eq!(v["results"][0]["section_title"], "Membership");
+    let (_, toc, _) = run(studybot(data.path())
+        .env("STUDYBOT__CORPUS__DIR", &dir)
+        .arg("sections"));
+    assert!(toc.contains("Field notes on the orchard"));
+    assert!(toc.contains("§2   Pruning (1 paragraph)"));
+}
+
+#[test]
+fn empty_and_blank_questions_are_refused_clearly() {
+    let data = tempfile::tempdir().unwrap();
+    for q in ["", "   "] {
+        let (code, out, err) = run(studybot(data.path()).args(["ask", q]));
+        assert_eq!(code, 2);
+        assert!(out.is_empty());
+        assert!(err.contains("question is empty"), "{err}");
+    }
+    let (code, _, err) = run(studybot(data.path()).args(["ask", "what is it?"]));
+    assert_eq!(code, 2, "only stop words");
+    assert!(err.contains("no words to search for"), "{err}");
+}
+
+#[test]
+fn a_huge_question_is_refused_without_a_panic() {
+    let data = tempfile::tempdir().unwrap();
+    let q = "soviet ".repeat(15_000); // ~100 KB
+    let (code, _, err) = run(studybot(data.path()).args(["ask", &q]));
+    assert_eq!(code, 2);
+    assert!(err.contains("too long"), "{err}");
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn query_syntax_characters_are_just_punctuation() {
+    for q in [
+        "\"factory: (shop) -committees +soviets ^2 ~ *",
+        "soviets AND OR NOT [ ] { } \\ / ! ?",
+        "title:soviets body:*",
+    ] {
+        let v = ask_json(&[q]);
+        assert!(!v["results"].as_array().unwrap().is_empty(), "{q}");
+    }
+    let data = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(studybot(data.path()).args(["ask", "AND OR NOT ( ) : * ~"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("no words to search for"), "{err}");
+}
+
+#[test]
+fn binary_junk_gets_a_clear_message() {
+    use std::os::unix::ffi::OsStrExt;
+    let data = tempfile::tempdir().unwrap();
+    let junk = std::ffi::OsStr::from_bytes(b"\xff\xfejunk\x80");
+    let (code, _, err) = run(studybot(data.path()).arg("ask").arg(junk));
+    assert_eq!(code, 2);
+    assert!(
+        err.to_lowercase().contains("utf-8") || err.contains("invalid"),
+        "{err}"
+    );
+    let (code, _, _) = run(studybot(data.path()).args(["ask", "\u{1F600}\u{1F680}"]));
+    assert_eq!(code, 2, "emoji only has no words");
+}
+
+#[test]
+fn corpus_problems_are_one_line_errors_naming_the_path() {
+    let data = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(studybot(data.path())
+        .env("STUDYBOT__CORPUS__DIR", "/nonexistent/texts")
+        .args(["ask", "soviets"]));
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/texts"), "{err}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(studybot(data.path())
+        .env("STUDYBOT__CORPUS__DIR", empty.path())
+        .arg("sections"));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&*empty.path().to_string_lossy()) && err.contains("no .txt or .md"),
+        "{err}"
+    );
+
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(bad.path().join("broken.txt"), b"Title\n\n\xff\xfe not text").unwrap();
+    let (code, _, err) = run(studybot(data.path())
+        .env("STUDYBOT__CORPUS__DIR", bad.path())
+        .arg("sections"));
+    assert_eq!(code, 1);
+    assert!(err.contains("broken.txt") && err.contains("UTF-8"), "{err}");
+}
+
+#[test]
+fn invalid_settings_name_the_key() {
+    let data = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(studybot(data.path())
+        .env("STUDYBOT__SEARCH__TOP_K", "lots")
+        .args(["ask", "soviets"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("search.top_k"), "{err}");
+    let (code, _, err) =
+        run(studybot(data.path()).args(["--config", "/nonexistent.toml", "ask", "soviets"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent.toml"), "{err}");
+}
+
+#[test]
+fn large_corpus_index_is_stored_and_reused_until_the_corpus_changes() {
+    let data = tempfile::tempdir().unwrap();
+    let texts = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("corpus/russia-october-1917.txt"),
+        texts.path().join("doc.txt"),
+    )
+    .unwrap();
+    let ask = |data: &std::path::Path| {
+        run(studybot(data)
+            .env("STUDYBOT__CORPUS__DIR", texts.path())
+            .env("STUDYBOT__SEARCH__PERSIST_MIN_BYTES", "1")
+            .args(["ask", "--json", "factory shop committees"]))
+    };
+    let (code, first, err) = ask(data.path());
+    assert_eq!(code, 0, "{err}");
+    let hash_file = data.path().join("index/corpus.sha256");
+    let stamp = std::fs::metadata(&hash_file).unwrap().modified().unwrap();
+    let (_, second, _) = ask(data.path());
+    assert_eq!(first, second);
+    assert_eq!(
+        std::fs::metadata(&hash_file).unwrap().modified().unwrap(),
+        stamp,
+        "not rebuilt"
+    );
+    std::fs::write(
+        texts.path().join("extra.md"),
+        "# Extra\n\nNew text about gardens.\n",
+    )
+    .unwrap();
+    let (code, _, _) = ask(data.path());
+    assert_eq!(code, 0);
+    let hash = std::fs::read_to_string(&hash_file).unwrap();
+    let corpus = studybot::corpus::Corpus::load(texts.path()).unwrap();
+    assert_eq!(hash, corpus.hash, "rebuilt for the changed corpus");
+}
