@@ -6,12 +6,14 @@
 #![warn(missing_docs)]
 
 pub mod answer;
+pub mod commands;
 pub mod config;
 pub mod corpus;
 pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod search;
+pub mod telegram;
 pub mod terminal;
 
 pub use answer::Answer;

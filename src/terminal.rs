@@ -145,3 +145,76 @@ pub fn eval_report(r: &EvalReport) -> String {
     }
     out
 }
+
+/// Renders a command reply for `studybot chat`; buttons become numbered choices, returned with
+/// the text in the order they are numbered.
+pub fn reply(
+    reply: &crate::commands::Reply,
+    marks: Marks,
+) -> (String, Vec<crate::commands::Action>) {
+    use crate::commands::Content;
+    let mut out = String::new();
+    match &reply.content {
+        Content::Greeting { subject, example } => {
+            let _ = writeln!(
+                out,
+                "Hi! I answer questions about {subject} with cited excerpts, and run quizzes."
+            );
+            let _ = writeln!(out, "Try: {example} — or /help for all commands.");
+        }
+        Content::Help => {
+            out.push_str("Type a question about the text, or a command:\n");
+            for c in crate::commands::COMMANDS {
+                let args = if c.args.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", c.args)
+                };
+                let _ = writeln!(out, "  /{}{args} — {}", c.name, c.description);
+            }
+            out.push_str("  /quit — leave\nChoices shown as [1], [2]... are picked by typing their number.\n");
+        }
+        Content::Answer(a) => out.push_str(&answer(a, marks)),
+        Content::More(items) => {
+            for item in items {
+                let _ = writeln!(out, "{}. {}", item.rank, marked(&item.excerpt, marks));
+                let _ = writeln!(out, "   — {}\n", item.citation);
+            }
+        }
+        Content::Passages(list) => {
+            for p in list {
+                let pointer = if p.focus && list.len() > 1 {
+                    "▶ "
+                } else {
+                    ""
+                };
+                let _ = writeln!(out, "{pointer}{}", marked(&p.text, marks));
+                let _ = writeln!(out, "   — {}\n", p.citation);
+            }
+        }
+        Content::Toc(entries) => out.push_str(&toc(entries)),
+        Content::Page(page) => {
+            let _ = write!(out, "§{} {}", page.section, page.title);
+            if page.pages > 1 {
+                let _ = write!(out, " (page {}/{})", page.page, page.pages);
+            }
+            let _ = writeln!(out, "\n{}\n", page.document);
+            for (n, text) in &page.paragraphs {
+                let _ = writeln!(out, "¶{n} {text}\n");
+            }
+        }
+        Content::Notice(text) => {
+            let _ = writeln!(out, "{text}");
+        }
+    }
+    let mut actions = Vec::new();
+    let mut choices = Vec::new();
+    for button in reply.buttons.iter().flatten() {
+        actions.push(button.action.clone());
+        choices.push(format!("[{}] {}", actions.len(), button.label));
+    }
+    if !choices.is_empty() {
+        let _ = writeln!(out, "{}", choices.join("  "));
+    }
+    (out, actions)
+}

@@ -1,6 +1,8 @@
 //! Subcommands, one file each, and the glue they share: settings, engine loading, exit codes.
 
 mod ask;
+mod bot;
+mod chat;
 mod eval;
 mod sections;
 
@@ -32,6 +34,10 @@ enum Command {
     Sections(sections::Args),
     /// Measure retrieval on a JSONL file of questions with gold passages.
     Eval(eval::Args),
+    /// Talk to the bot in this terminal: the same commands as on Telegram.
+    Chat(chat::Args),
+    /// Run the Telegram bot (token from TELOXIDE_TOKEN).
+    Bot(bot::Args),
 }
 
 /// Runs the chosen subcommand.
@@ -41,6 +47,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ask(args) => ask::run(&settings, args),
         Command::Sections(args) => sections::run(&settings, args),
         Command::Eval(args) => eval::run(&settings, args),
+        Command::Chat(args) => chat::run(&settings, args),
+        Command::Bot(args) => bot::run(&settings, args),
     }
 }
 

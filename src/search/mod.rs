@@ -226,7 +226,9 @@ impl SearchEngine {
                     position: token.position,
                 }
             } else {
-                let common = is_english_word(&token.exact);
+                // Numbers are not names: "never mentions 1921" would read oddly and mislead.
+                let common = is_english_word(&token.exact)
+                    || token.exact.chars().any(|c| c.is_ascii_digit());
                 QueryTerm {
                     idf: max_idf,
                     exact: token.exact,
