@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::answer::{Answer, AnswerItem};
 use crate::corpus::{text::sentences, Citation};
 use crate::engine::{Engine, TocEntry};
+use crate::quiz::session::{QuizService, Started};
 use crate::search::excerpt::Marked;
 
 /// Characters of section text shown per `/read` page.
@@ -285,6 +286,40 @@ pub enum Content {
     Page(Page),
     /// A short message.
     Notice(String),
+    /// A quiz has started.
+    QuizStarted(crate::quiz::session::Started, u32),
+    /// A quiz question, for adapters without native quiz polls.
+    QuizQuestion {
+        /// 0-based index.
+        index: usize,
+        /// Questions in the quiz.
+        total: usize,
+        /// The question.
+        question: crate::quiz::QuizQuestion,
+    },
+    /// Feedback on an answer, for adapters without native quiz polls.
+    QuizFeedback {
+        /// Whether the answer was right.
+        correct: bool,
+        /// The right option.
+        answer: String,
+        /// The explanation with its citation.
+        explanation: String,
+    },
+    /// A scoreboard: a quiz's (with its question count) or a chat's leaderboard.
+    Scoreboard {
+        /// Heading.
+        title: String,
+        /// Best first.
+        board: Vec<crate::store::PlayerRecord>,
+    },
+    /// One player's record.
+    Score {
+        /// The player's name.
+        name: String,
+        /// Their record, if they ever answered.
+        record: Option<crate::store::PlayerRecord>,
+    },
 }
 
 /// A reply: content plus buttons.
@@ -336,16 +371,118 @@ pub fn example_question(engine: &Engine) -> String {
 #[derive(Debug, Clone)]
 pub struct Handler {
     engine: Arc<Engine>,
+    quiz: Option<Arc<QuizService>>,
     top_k: usize,
     tag: String,
 }
 
+/// Current unix time in seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 impl Handler {
-    /// A handler over an engine.
+    /// A handler over an engine, without quizzes.
     pub fn new(engine: Arc<Engine>) -> Handler {
         let top_k = engine.settings().top_k;
         let tag = engine.corpus.hash.chars().take(6).collect();
-        Handler { engine, top_k, tag }
+        Handler {
+            engine,
+            quiz: None,
+            top_k,
+            tag,
+        }
+    }
+
+    /// Adds quizzes.
+    pub fn with_quiz(mut self, quiz: Arc<QuizService>) -> Handler {
+        self.quiz = Some(quiz);
+        self
+    }
+
+    /// The quiz service, if quizzes are on.
+    pub fn quiz(&self) -> Option<&Arc<QuizService>> {
+        self.quiz.as_ref()
+    }
+
+    fn store_failed(err: &crate::Error) -> Reply {
+        tracing::error!(error = %err, "quiz storage failed");
+        Reply::notice("Sorry, I could not reach my score database. Please try again.")
+    }
+
+    /// `/quiz`: starts a quiz in `chat`. The adapter asks the questions when this returns a
+    /// started quiz.
+    pub fn quiz_start(&self, chat: i64, args: &str, now: i64) -> (Reply, Option<Started>) {
+        let Some(quiz) = &self.quiz else {
+            return (Reply::notice("Quizzes are not available here."), None);
+        };
+        let mut rng = rand::thread_rng();
+        match quiz.start(&self.engine.corpus, chat, args, now, &mut rng) {
+            Ok(Ok(started)) => (
+                Reply::plain(Content::QuizStarted(
+                    started.clone(),
+                    quiz.settings().open_period_secs,
+                )),
+                Some(started),
+            ),
+            Ok(Err(message)) => (Reply::notice(message), None),
+            Err(err) => (Self::store_failed(&err), None),
+        }
+    }
+
+    /// `/stop`: ends the chat's quiz. Also returns the message of its open poll, to close it.
+    pub fn quiz_stop(&self, chat: i64) -> (Reply, Option<i64>) {
+        let Some(quiz) = &self.quiz else {
+            return (Reply::notice("Quizzes are not available here."), None);
+        };
+        match quiz.stop(chat) {
+            Ok(Some((board, message))) => (
+                Reply::plain(Content::Scoreboard {
+                    title: "Quiz stopped. Scores:".into(),
+                    board,
+                }),
+                message,
+            ),
+            Ok(None) => (
+                Reply::notice("No quiz is running here. Start one with /quiz."),
+                None,
+            ),
+            Err(err) => (Self::store_failed(&err), None),
+        }
+    }
+
+    /// `/score`: the asker's record in this chat.
+    pub fn score(&self, chat: i64, user: i64, name: &str) -> Reply {
+        let Some(quiz) = &self.quiz else {
+            return Reply::notice("Quizzes are not available here.");
+        };
+        match quiz.score(chat, user) {
+            Ok(record) => Reply::plain(Content::Score {
+                name: name.to_string(),
+                record,
+            }),
+            Err(err) => Self::store_failed(&err),
+        }
+    }
+
+    /// `/top`: the chat's leaderboard.
+    pub fn top(&self, chat: i64) -> Reply {
+        let Some(quiz) = &self.quiz else {
+            return Reply::notice("Quizzes are not available here.");
+        };
+        match quiz.top(chat) {
+            Ok(board) if board.is_empty() => {
+                Reply::notice("Nobody has answered a quiz question here yet. Start one with /quiz.")
+            }
+            Ok(board) => Reply::plain(Content::Scoreboard {
+                title: "Leaderboard".into(),
+                board,
+            }),
+            Err(err) => Self::store_failed(&err),
+        }
     }
 
     /// The engine.
@@ -601,6 +738,31 @@ impl Handler {
                 .ok_or_else(|| "That page no longer exists. Try /sections.".to_string()),
         }
     }
+}
+
+/// One scoreboard line without the name: "35 points · 3 answered, 3 correct, best streak 3".
+pub fn record_summary(r: &crate::store::PlayerRecord) -> String {
+    let points = if r.points == 1 { "point" } else { "points" };
+    format!(
+        "{} {points} · {} answered, {} correct, best streak {}",
+        r.points, r.answered, r.correct, r.best_streak
+    )
+}
+
+/// The quiz announcement, shared by the adapters.
+pub fn quiz_announcement(started: &Started, open_secs: u32) -> String {
+    let plural = if started.count == 1 { "" } else { "s" };
+    let mut text = format!(
+        "Quiz: {} question{plural} on {}. Each question stays open {open_secs} s; the next one comes when it closes. /stop ends the quiz.",
+        started.count, started.scope
+    );
+    if started.count < started.requested {
+        text.push_str(&format!(
+            " (Only {} questions fit that topic.)",
+            started.count
+        ));
+    }
+    text
 }
 
 /// Splits a section's paragraphs into pages of about [`PAGE_CHARS`] characters, splitting an

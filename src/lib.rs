@@ -12,7 +12,9 @@ pub mod corpus;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod quiz;
 pub mod search;
+pub mod store;
 pub mod telegram;
 pub mod terminal;
 

@@ -206,6 +206,71 @@ pub fn reply(
         Content::Notice(text) => {
             let _ = writeln!(out, "{text}");
         }
+        Content::QuizStarted(started, open) => {
+            let _ = writeln!(
+                out,
+                "{}",
+                crate::commands::quiz_announcement(started, *open).replace(
+                    "Each question stays open",
+                    "On Telegram each question stays open",
+                )
+            );
+            out.push_str("Answer with the option's number.\n");
+        }
+        Content::QuizQuestion {
+            index,
+            total,
+            question,
+        } => {
+            let _ = writeln!(
+                out,
+                "Question {}/{}: {}",
+                index + 1,
+                total,
+                question.question
+            );
+            for (i, o) in question.options.iter().enumerate() {
+                let _ = writeln!(out, "  {}) {o}", i + 1);
+            }
+        }
+        Content::QuizFeedback {
+            correct,
+            answer,
+            explanation,
+        } => {
+            if *correct {
+                out.push_str("Right!\n");
+            } else {
+                let _ = writeln!(out, "Not quite. The answer is {answer}.");
+            }
+            let _ = writeln!(out, "{explanation}");
+        }
+        Content::Scoreboard { title, board } => {
+            let _ = writeln!(out, "{title}");
+            if board.is_empty() {
+                out.push_str("Nobody answered.\n");
+            }
+            for (i, r) in board.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{}. {} — {}",
+                    i + 1,
+                    r.name,
+                    crate::commands::record_summary(r)
+                );
+            }
+        }
+        Content::Score { name, record } => match record {
+            Some(r) => {
+                let _ = writeln!(out, "{name}: {}", crate::commands::record_summary(r));
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{name}, you have not answered any quiz question here yet. Try /quiz."
+                );
+            }
+        },
     }
     let mut actions = Vec::new();
     let mut choices = Vec::new();

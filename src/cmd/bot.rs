@@ -4,7 +4,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use studybot::commands::Handler;
 use studybot::config::Settings;
 use studybot::telegram::{self, App};
 
@@ -57,9 +56,8 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
         })?),
         None => None,
     };
-    let engine = Arc::new(super::load_engine(settings)?);
     let app = Arc::new(App::new(
-        Handler::new(engine),
+        super::load_handler(settings)?,
         settings.telegram.flood_burst,
         Duration::from_secs_f32(settings.telegram.flood_refill_secs),
     ));

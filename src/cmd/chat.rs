@@ -1,54 +1,201 @@
 //! `studybot chat`: the bot's commands in a terminal, through the same command handling as
-//! Telegram. Buttons are numbered choices.
+//! Telegram. Buttons are numbered choices; quiz options are answered by number.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use studybot::commands::{self, Action, Command, Handler, Parsed};
+use studybot::commands::{self, unix_now, Action, Command, Content, Handler, Parsed, Reply};
 use studybot::config::Settings;
+use studybot::quiz::session::Step;
 use studybot::terminal::{self, Marks};
+
+/// The terminal is one private chat with one user.
+const CHAT: i64 = 0;
+const USER: i64 = 0;
 
 /// Arguments of `chat`.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
-    let engine = Arc::new(super::load_engine(settings)?);
-    let handler = Handler::new(engine);
-    let marks = if std::io::stdout().is_terminal() {
-        Marks::Ansi
-    } else {
-        Marks::Stars
-    };
-    let interactive = std::io::stdin().is_terminal();
-    let stdin = std::io::stdin();
-    let mut stdout = std::io::stdout();
-    let mut choices: Vec<Action> = Vec::new();
-    let show =
-        |reply: &commands::Reply, choices: &mut Vec<Action>, stdout: &mut std::io::Stdout| {
-            let (text, actions) = terminal::reply(reply, marks);
-            // Like buttons on earlier Telegram messages, earlier choices stay usable until a
-            // reply brings new ones.
-            if !actions.is_empty() {
-                *choices = actions;
-            }
-            let _ = writeln!(stdout, "{text}");
-        };
-    if let Some(start) = handler.command(&Command::Start) {
-        show(&start, &mut choices, &mut stdout);
+/// A quiz question waiting for the user's answer.
+struct Pending {
+    poll: String,
+    correct: usize,
+    options: Vec<String>,
+    explanation: String,
+}
+
+struct Session {
+    handler: Handler,
+    marks: Marks,
+    choices: Vec<Action>,
+    pending: Option<Pending>,
+    name: String,
+    out: std::io::Stdout,
+}
+
+impl Session {
+    fn show(&mut self, reply: &Reply) {
+        let (text, actions) = terminal::reply(reply, self.marks);
+        // Like buttons on earlier Telegram messages, earlier choices stay usable until a
+        // reply brings new ones.
+        if !actions.is_empty() {
+            self.choices = actions;
+        }
+        let _ = writeln!(self.out, "{text}");
     }
+
+    /// Asks the next quiz question, or shows the final scoreboard.
+    fn next_question(&mut self, force: bool) {
+        let Some(service) = self.handler.quiz().cloned() else {
+            return;
+        };
+        match service.step(CHAT, None, unix_now(), force) {
+            Ok(Step::Ask {
+                quiz,
+                index,
+                total,
+                question,
+                ..
+            }) => {
+                let poll = format!("terminal:{quiz}:{index}");
+                if let Err(err) = service.attach_poll(quiz, index, &poll, question.correct, None) {
+                    let _ = writeln!(self.out, "Could not save the quiz: {err}");
+                    return;
+                }
+                self.pending = Some(Pending {
+                    poll,
+                    correct: question.correct,
+                    options: question.options.clone(),
+                    explanation: question.explanation.clone(),
+                });
+                self.show(&Reply::plain(Content::QuizQuestion {
+                    index,
+                    total,
+                    question,
+                }));
+            }
+            Ok(Step::Finished { board, .. }) => {
+                self.pending = None;
+                self.show(&Reply::plain(Content::Scoreboard {
+                    title: "Quiz over! Scores:".into(),
+                    board,
+                }));
+            }
+            Ok(Step::Wait { .. } | Step::Idle) => self.pending = None,
+            Err(err) => {
+                let _ = writeln!(self.out, "Could not continue the quiz: {err}");
+            }
+        }
+    }
+
+    fn answer(&mut self, pending: Pending, n: usize) {
+        let Some(service) = self.handler.quiz().cloned() else {
+            return;
+        };
+        if let Err(err) = service.answer_poll(&pending.poll, USER, &self.name, &[(n - 1) as u8]) {
+            let _ = writeln!(self.out, "Could not save your answer: {err}");
+        }
+        self.show(&Reply::plain(Content::QuizFeedback {
+            correct: n - 1 == pending.correct,
+            answer: pending.options[pending.correct].clone(),
+            explanation: pending.explanation,
+        }));
+        self.next_question(true);
+    }
+
+    fn line(&mut self, line: &str) {
+        if let Ok(n) = line.parse::<usize>() {
+            if let Some(pending) = self.pending.take() {
+                if (1..=pending.options.len()).contains(&n) {
+                    self.answer(pending, n);
+                } else {
+                    let _ = writeln!(
+                        self.out,
+                        "Answer with a number from 1 to {}.",
+                        pending.options.len()
+                    );
+                    self.pending = Some(pending);
+                }
+                return;
+            }
+            if let Some(action) = n.checked_sub(1).and_then(|i| self.choices.get(i)).cloned() {
+                match self.handler.action(&action.encode(self.handler.tag())) {
+                    Ok(reply) => self.show(&reply),
+                    Err(message) => {
+                        let _ = writeln!(self.out, "{message}\n");
+                    }
+                }
+                return;
+            }
+        }
+        let reply = match commands::parse(line, None) {
+            Parsed::Command(Command::Quiz(args)) => {
+                let (reply, started) = self.handler.quiz_start(CHAT, &args, unix_now());
+                self.show(&reply);
+                if started.is_some() {
+                    self.next_question(false);
+                }
+                return;
+            }
+            Parsed::Command(Command::Stop) => {
+                self.pending = None;
+                self.handler.quiz_stop(CHAT).0
+            }
+            Parsed::Command(Command::Score) => self.handler.score(CHAT, USER, &self.name),
+            Parsed::Command(Command::Top) => self.handler.top(CHAT),
+            Parsed::Command(command) => self
+                .handler
+                .command(&command)
+                .unwrap_or_else(|| Reply::notice("Type /help for the commands.")),
+            Parsed::Text(text) => self.handler.ask(&text),
+            Parsed::Unknown(name) => Reply::notice(format!(
+                "I don't know /{name}. Type /help for the commands."
+            )),
+            Parsed::OtherBot => return,
+        };
+        self.show(&reply);
+    }
+}
+
+pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
+    let handler = super::load_handler(settings)?;
+    let interactive = std::io::stdin().is_terminal();
+    let mut session = Session {
+        handler,
+        marks: if std::io::stdout().is_terminal() {
+            Marks::Ansi
+        } else {
+            Marks::Stars
+        },
+        choices: Vec::new(),
+        pending: None,
+        name: std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "You".into()),
+        out: std::io::stdout(),
+    };
+    if let Some(start) = session.handler.command(&Command::Start) {
+        session.show(&start);
+    }
+    // A quiz left running by an earlier session continues where it was.
+    session.next_question(true);
+    let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     loop {
         if interactive {
-            let _ = write!(stdout, "> ");
-            let _ = stdout.flush();
+            let _ = write!(session.out, "> ");
+            let _ = session.out.flush();
         }
         let line = match lines.next() {
             None => break,
             Some(Ok(line)) => line,
             Some(Err(_)) => {
-                let _ = writeln!(stdout, "That line is not UTF-8 text; please type it again.");
+                let _ = writeln!(
+                    session.out,
+                    "That line is not UTF-8 text; please type it again."
+                );
                 continue;
             }
         };
@@ -59,30 +206,7 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
         if matches!(line, "/quit" | "/exit" | "quit" | "exit") {
             break;
         }
-        if let Ok(n) = line.parse::<usize>() {
-            if let Some(action) = n.checked_sub(1).and_then(|i| choices.get(i)).cloned() {
-                match handler.action(&action.encode(handler.tag())) {
-                    Ok(reply) => show(&reply, &mut choices, &mut stdout),
-                    Err(message) => {
-                        let _ = writeln!(stdout, "{message}\n");
-                    }
-                }
-                continue;
-            }
-        }
-        let reply = match commands::parse(line, None) {
-            Parsed::Command(command) => handler.command(&command).unwrap_or_else(|| {
-                commands::Reply::notice(
-                    "Quizzes need the state database; they arrive with /quiz support.",
-                )
-            }),
-            Parsed::Text(text) => handler.ask(&text),
-            Parsed::Unknown(name) => commands::Reply::notice(format!(
-                "I don't know /{name}. Type /help for the commands."
-            )),
-            Parsed::OtherBot => continue,
-        };
-        show(&reply, &mut choices, &mut stdout);
+        session.line(line);
     }
     Ok(ExitCode::SUCCESS)
 }

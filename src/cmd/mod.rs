@@ -116,3 +116,26 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// The shared command handling with quizzes: the engine, the curated bank and the state
+/// database under `data_dir`.
+pub fn load_handler(settings: &Settings) -> anyhow::Result<studybot::commands::Handler> {
+    use std::sync::Arc;
+    use studybot::quiz::{bank, pool::QuestionPool, session::QuizService};
+    use studybot::store::{SqliteStore, Store};
+    let engine = Arc::new(load_engine(settings)?);
+    let bank = bank::load(&settings.corpus.quiz_dir(), &engine.corpus)?;
+    for problem in &bank.problems {
+        tracing::warn!("quiz bank: {problem}");
+    }
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&settings.data_dir)
+            .with_context(|| format!("opening the database in {}", settings.data_dir.display()))?,
+    );
+    let quiz = QuizService::new(
+        store,
+        QuestionPool::new(bank.questions),
+        settings.quiz.clone(),
+    );
+    Ok(studybot::commands::Handler::new(engine).with_quiz(Arc::new(quiz)))
+}

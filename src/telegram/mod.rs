@@ -4,6 +4,7 @@
 //! context of their own and are routed outside any per-chat state.
 
 pub mod flood;
+pub mod quiz;
 pub mod render;
 pub mod send;
 
@@ -56,6 +57,7 @@ pub fn schema() -> UpdateHandler<anyhow::Error> {
         .branch(Update::filter_message().endpoint(on_message))
         .branch(Update::filter_callback_query().endpoint(on_callback))
         .branch(Update::filter_inline_query().endpoint(on_inline_query))
+        .branch(Update::filter_poll_answer().endpoint(quiz::on_poll_answer))
 }
 
 /// The command menu Telegram shows: everything in private chats, the same in groups.
@@ -198,7 +200,30 @@ async fn on_message(bot: Bot, me: Me, msg: Message, app: Arc<App>) -> HandlerRes
         }
         Verdict::Drop => return Ok(()),
     }
+    let chat = msg.chat.id.0;
+    let name = msg
+        .from
+        .as_ref()
+        .map(|u| u.first_name.clone())
+        .unwrap_or_else(|| "You".to_string());
     let reply = match &command {
+        Command::Quiz(args) => {
+            let (reply, started) = app.handler.quiz_start(chat, args, commands::unix_now());
+            send_reply(&bot, &app, msg.chat.id, Some(msg.id), &reply).await?;
+            if let Some(started) = started {
+                tokio::spawn(quiz::drive(bot.clone(), app.clone(), chat, started.quiz));
+            }
+            return Ok(());
+        }
+        Command::Stop => {
+            let (reply, open_poll) = app.handler.quiz_stop(chat);
+            if let Some(message) = open_poll {
+                quiz::close_poll(&bot, chat, message).await;
+            }
+            reply
+        }
+        Command::Score => app.handler.score(chat, user, &name),
+        Command::Top => app.handler.top(chat),
         Command::Ask(q) if q.chars().count() > MAX_MESSAGE_CHARS => Reply::notice(format!(
             "That's a long message. Please ask a shorter question (under {MAX_MESSAGE_CHARS} characters)."
         )),
@@ -206,10 +231,10 @@ async fn on_message(bot: Bot, me: Me, msg: Message, app: Arc<App>) -> HandlerRes
             "Ask me something after the command, for example: /ask {}",
             commands::example_question(app.handler.engine())
         )),
-        other => match app.handler.command(other) {
-            Some(reply) => reply,
-            None => Reply::notice("Quizzes are not available in this chat yet."),
-        },
+        other => app
+            .handler
+            .command(other)
+            .unwrap_or_else(|| Reply::notice("Send /help for the commands.")),
     };
     send_reply(&bot, &app, msg.chat.id, Some(msg.id), &reply).await?;
     Ok(())
@@ -320,6 +345,7 @@ pub async fn run(bot: Bot, app: Arc<App>) -> anyhow::Result<()> {
     if let Err(err) = register_commands(&bot).await {
         tracing::warn!(error = %err, "could not register the command menu");
     }
+    quiz::resume(&bot, &app);
     let mut dispatcher = Dispatcher::builder(bot, schema())
         .dependencies(dptree::deps![app])
         .default_handler(|_| async {})

