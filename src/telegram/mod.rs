@@ -134,19 +134,19 @@ fn addressed_question(msg: &Message, me: &Me, text: &str) -> Option<String> {
     let mention = format!("@{username}");
     let mentioned = msg.parse_entities().unwrap_or_default().iter().any(|e| {
         matches!(e.kind(), MessageEntityKind::Mention) && e.text().eq_ignore_ascii_case(&mention)
-    }) || text.to_lowercase().contains(&mention.to_lowercase());
+    }) || text.to_ascii_lowercase().contains(&mention.to_ascii_lowercase());
     let replied_to_us = msg
         .reply_to_message()
         .and_then(|m| m.from.as_ref())
         .is_some_and(|u| u.id == me.id);
     if mentioned {
-        let lower = text.to_lowercase();
-        let at = lower.find(&mention.to_lowercase()).unwrap_or(0);
-        let stripped = format!(
-            "{} {}",
-            &text[..at],
-            &text[at + mention.len().min(text.len() - at)..]
-        );
+        // ASCII lowercasing keeps byte offsets, so the cut below stays on char boundaries
+        // (usernames are ASCII).
+        let lower = text.to_ascii_lowercase();
+        let stripped = match lower.find(&mention.to_ascii_lowercase()) {
+            Some(at) => format!("{} {}", &text[..at], &text[at + mention.len()..]),
+            None => text.to_string(),
+        };
         return Some(stripped.trim().to_string());
     }
     replied_to_us.then(|| text.to_string())

@@ -308,7 +308,7 @@ fn citation_line(h: &mut Html, citation: &crate::corpus::Citation) {
 }
 
 fn items(h: &mut Html, list: &[crate::answer::AnswerItem]) {
-    let per_item = VISIBLE_BUDGET / list.len().max(1) - 120;
+    let per_item = (VISIBLE_BUDGET / list.len().max(1)).saturating_sub(120).max(80);
     for (i, item) in list.iter().enumerate() {
         if i > 0 {
             h.text("\n\n");
@@ -327,7 +327,10 @@ fn passages(h: &mut Html, list: &[ShownPassage]) {
         .unwrap_or(0)
         .min(VISIBLE_BUDGET / 2);
     let others = list.iter().filter(|p| !p.focus).count().max(1);
-    let other_budget = (VISIBLE_BUDGET - focus_len - 300 * list.len()) / others;
+    let other_budget = VISIBLE_BUDGET
+        .saturating_sub(focus_len + 300 * list.len())
+        .max(200)
+        / others;
     let mut seen_focus = false;
     for (i, p) in list.iter().enumerate() {
         if i > 0 {
