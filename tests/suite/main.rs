@@ -5,3 +5,5 @@ mod common;
 
 mod cli;
 mod corpus;
+mod fake_api;
+mod fake_api_selftest;
