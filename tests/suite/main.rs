@@ -5,4 +5,6 @@ mod common;
 
 mod cli;
 mod corpus;
+mod fake_api;
+mod fake_api_selftest;
 mod quiz;
