@@ -77,14 +77,14 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let top = args.top.map(usize::from).unwrap_or(settings.search.top_k);
     let answer = engine.ask(&question, top)?;
     if args.json {
-        println!("{}", serde_json::to_string(&json(&answer))?);
+        super::print(&(serde_json::to_string(&json(&answer))? + "\n"))?;
     } else {
         let marks = if std::io::stdout().is_terminal() {
             Marks::Ansi
         } else {
             Marks::Stars
         };
-        print!("{}", terminal::answer(&answer, marks));
+        super::print(&terminal::answer(&answer, marks))?;
     }
     Ok(ExitCode::SUCCESS)
 }

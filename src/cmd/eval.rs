@@ -21,9 +21,9 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let engine = super::load_engine(settings)?;
     let report = eval::evaluate(&engine, &cases)?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        super::print(&(serde_json::to_string(&report)? + "\n"))?;
     } else {
-        print!("{}", terminal::eval_report(&report));
+        super::print(&terminal::eval_report(&report))?;
     }
     Ok(ExitCode::SUCCESS)
 }

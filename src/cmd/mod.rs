@@ -139,3 +139,13 @@ pub fn load_handler(settings: &Settings) -> anyhow::Result<studybot::commands::H
     );
     Ok(studybot::commands::Handler::new(engine).with_quiz(Arc::new(quiz)))
 }
+
+/// Writes to stdout; a closed pipe (`studybot ask ... | head`) is not an error.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}

@@ -17,9 +17,9 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let engine = super::load_engine(settings)?;
     let toc = engine.toc();
     if args.json {
-        println!("{}", serde_json::to_string(&toc)?);
+        super::print(&(serde_json::to_string(&toc)? + "\n"))?;
     } else {
-        print!("{}", terminal::toc(&toc));
+        super::print(&terminal::toc(&toc))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -384,7 +384,10 @@ impl Analyzer {
                 }
             }
             position += 1;
-            if is_stop_word(&word) {
+            // Single letters (stray "b" of "<b>", list markers) carry no meaning; digits do.
+            let single_letter =
+                word.chars().count() == 1 && !word.chars().all(|c| c.is_ascii_digit());
+            if single_letter || is_stop_word(&word) {
                 continue;
             }
             let exact = normalise_spelling(&word).into_owned();

@@ -134,7 +134,9 @@ fn addressed_question(msg: &Message, me: &Me, text: &str) -> Option<String> {
     let mention = format!("@{username}");
     let mentioned = msg.parse_entities().unwrap_or_default().iter().any(|e| {
         matches!(e.kind(), MessageEntityKind::Mention) && e.text().eq_ignore_ascii_case(&mention)
-    }) || text.to_ascii_lowercase().contains(&mention.to_ascii_lowercase());
+    }) || text
+        .to_ascii_lowercase()
+        .contains(&mention.to_ascii_lowercase());
     let replied_to_us = msg
         .reply_to_message()
         .and_then(|m| m.from.as_ref())

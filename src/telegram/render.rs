@@ -308,7 +308,9 @@ fn citation_line(h: &mut Html, citation: &crate::corpus::Citation) {
 }
 
 fn items(h: &mut Html, list: &[crate::answer::AnswerItem]) {
-    let per_item = (VISIBLE_BUDGET / list.len().max(1)).saturating_sub(120).max(80);
+    let per_item = (VISIBLE_BUDGET / list.len().max(1))
+        .saturating_sub(120)
+        .max(80);
     for (i, item) in list.iter().enumerate() {
         if i > 0 {
             h.text("\n\n");

@@ -53,6 +53,7 @@ fn utf16_len(s: &str) -> usize {
 /// Methods the server knows, in Telegram's spelling (used to normalise case).
 const KNOWN_METHODS: &[&str] = &[
     "getMe",
+    "getWebhookInfo",
     "getUpdates",
     "deleteWebhook",
     "setMyCommands",
@@ -933,6 +934,9 @@ fn long_poll<'a>(
 fn dispatch(st: &mut State, method: &str, body: &Value) -> ApiResult {
     match method {
         "getMe" => Ok(me()),
+        "getWebhookInfo" => {
+            Ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
+        }
         "getUpdates" => get_updates(st, body),
         "deleteWebhook" | "sendChatAction" => {
             require_chat_if(method == "sendChatAction", body)?;

@@ -1,0 +1,504 @@
+//! The real `studybot bot` process against the fake Bot API: start-up, private and group
+//! chats, buttons, inline mode, Telegram's limits, 429s, floods, quizzes with poll answers,
+//! restarts and SIGTERM.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::{run, studybot};
+use crate::fake_api::{self, FakeApi, BOT_USERNAME, TEST_TOKEN};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A running bot process; killed when dropped.
+struct BotProcess {
+    child: Child,
+}
+
+impl Drop for BotProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_bot(api: &FakeApi, data: &Path, env: &[(&str, &str)]) -> BotProcess {
+    let log = std::fs::File::create(data.join("bot.log")).unwrap();
+    let mut cmd = studybot(data);
+    cmd.arg("bot")
+        .env("TELOXIDE_TOKEN", TEST_TOKEN)
+        .env("TELOXIDE_API_URL", api.url())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    BotProcess { child }
+}
+
+/// Starts a bot and waits until it has registered its commands (it is then polling).
+fn ready_bot(api: &FakeApi, data: &Path, env: &[(&str, &str)]) -> BotProcess {
+    let before = api.calls_to("setMyCommands").len();
+    let bot = start_bot(api, data, env);
+    api.wait_for("setMyCommands", before + 2, WAIT);
+    bot
+}
+
+/// Sends SIGTERM and returns how long the process took to exit, and whether it exited cleanly.
+fn terminate(bot: &mut BotProcess) -> (Duration, bool) {
+    let start = Instant::now();
+    let pid = bot.child.id().to_string();
+    run(std::process::Command::new("kill").args(["-TERM", &pid]));
+    loop {
+        if let Some(status) = bot.child.try_wait().unwrap() {
+            return (start.elapsed(), status.success());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "bot did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sent_texts(api: &FakeApi, chat: i64) -> Vec<String> {
+    api.calls_to("sendMessage")
+        .into_iter()
+        .filter(|c| c.ok() && c.body["chat_id"].as_i64() == Some(chat))
+        .map(|c| c.result()["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn assert_no_violations(api: &FakeApi) {
+    let v = api.violations();
+    assert!(v.is_empty(), "Telegram limits broken: {v:#?}");
+}
+
+fn keyboard_data(call: &fake_api::Call) -> Vec<(String, String)> {
+    call.body["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .map(|b| {
+            (
+                b["text"].as_str().unwrap_or_default().to_string(),
+                b["callback_data"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn missing_or_malformed_token_is_a_one_line_error_without_the_token() {
+    let data = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(studybot(data.path()).arg("bot"));
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("TELOXIDE_TOKEN"), "{err}");
+    let (code, _, err) = run(studybot(data.path())
+        .arg("bot")
+        .env("TELOXIDE_TOKEN", "oops SECRETVALUE42"));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("malformed") && !err.contains("SECRETVALUE42"),
+        "{err}"
+    );
+}
+
+#[test]
+fn private_question_is_answered_with_citation_buttons_and_sigterm_stops_cleanly() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut bot = ready_bot(&api, data.path(), &[]);
+    let update = fake_api::private_text(501, "Ann", "what were factory shop committees");
+    let question_id = update["message"]["message_id"].as_i64().unwrap();
+    api.push_update(update);
+    let sent = api.wait_for("sendMessage", 1, WAIT);
+    let answer = &sent[0];
+    assert_eq!(answer.body["parse_mode"], "HTML");
+    assert_eq!(
+        answer.body["reply_parameters"]["message_id"].as_i64(),
+        Some(question_id)
+    );
+    let text = answer.result()["text"].as_str().unwrap().to_string();
+    assert!(
+        text.contains("Factory Shop Committees") && text.contains("§6"),
+        "{text}"
+    );
+    let buttons = keyboard_data(answer);
+    let labels: Vec<&str> = buttons.iter().map(|b| b.0.as_str()).collect();
+    assert_eq!(labels, vec!["Full passage", "Context", "More"]);
+    assert!(buttons.iter().all(|b| !b.1.is_empty() && b.1.len() <= 64));
+    // Commands were registered for private chats and groups.
+    let scopes: Vec<String> = api
+        .calls_to("setMyCommands")
+        .iter()
+        .map(|c| {
+            c.body["scope"]["type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(scopes, vec!["all_private_chats", "all_group_chats"]);
+    let log = std::fs::read_to_string(data.path().join("bot.log")).unwrap_or_default();
+    assert!(!log.contains("TESTTOKEN"), "the token must not be logged");
+
+    let (took, clean) = terminate(&mut bot);
+    assert!(clean, "exit status after SIGTERM");
+    assert!(took < Duration::from_secs(8), "stopped in {took:?}");
+    assert_no_violations(&api);
+}
+
+#[test]
+fn buttons_work_and_every_callback_is_answered() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = ready_bot(&api, data.path(), &[]);
+    api.push_update(fake_api::private_text(
+        502,
+        "Bo",
+        "how did the soviets organise elections",
+    ));
+    let answer = api.wait_for("sendMessage", 1, WAIT)[0].clone();
+    let message_id = answer.result()["message_id"].as_i64().unwrap();
+    for (i, (label, data)) in keyboard_data(&answer).into_iter().enumerate() {
+        api.push_update(fake_api::callback(502, 502, message_id, &data));
+        let sent = api.wait_for("sendMessage", i + 2, WAIT);
+        let text = sent[i + 1].result()["text"].as_str().unwrap().to_string();
+        assert!(text.contains('§'), "{label}: {text}");
+    }
+    // Junk data is answered with a message and sends nothing.
+    api.push_update(fake_api::callback(502, 502, message_id, "zzz"));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(api.calls_to("sendMessage").len(), 4);
+    let answers = api.calls_to("answerCallbackQuery");
+    assert_eq!(answers.len(), 4);
+    assert!(answers[3].body["text"]
+        .as_str()
+        .unwrap()
+        .contains("not one of mine"));
+    assert!(api.unanswered_callbacks().is_empty());
+    // /read pages turn by editing the message.
+    api.push_update(fake_api::private_text(502, "Bo", "/read 5"));
+    let page = api.wait_for("sendMessage", 5, WAIT)[4].clone();
+    let next = keyboard_data(&page)
+        .into_iter()
+        .find(|b| b.0.contains("Next"))
+        .unwrap();
+    let page_id = page.result()["message_id"].as_i64().unwrap();
+    api.push_update(fake_api::callback(502, 502, page_id, &next.1));
+    let edits = api.wait_for("editMessageText", 1, WAIT);
+    assert!(edits[0].result()["text"]
+        .as_str()
+        .unwrap()
+        .contains("page 2/"));
+    assert_no_violations(&api);
+}
+
+#[test]
+fn groups_answer_commands_mentions_and_replies_and_stay_silent_otherwise() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = ready_bot(&api, data.path(), &[]);
+    let chat = -1001;
+    api.push_update(fake_api::group_text(
+        chat,
+        7,
+        "Cy",
+        "what were factory shop committees",
+    ));
+    api.push_update(fake_api::group_text(chat, 7, "Cy", "/ask@otherbot soviets"));
+    api.push_update(fake_api::group_text(
+        chat,
+        7,
+        "Cy",
+        &format!("/ask@{BOT_USERNAME} who was john reed"),
+    ));
+    let answers = api.wait_for("sendMessage", 1, WAIT);
+    assert!(answers[0].result()["text"]
+        .as_str()
+        .unwrap()
+        .contains("Reed"));
+    let mention = format!("@{BOT_USERNAME} how many deputies did the petrograd soviet have");
+    let update = fake_api::with_entities(
+        fake_api::group_text(chat, 8, "Di", &mention),
+        json!([{"type": "mention", "offset": 0, "length": BOT_USERNAME.len() + 1}]),
+    );
+    api.push_update(update);
+    let answers = api.wait_for("sendMessage", 2, WAIT);
+    assert!(answers[1].result()["text"]
+        .as_str()
+        .unwrap()
+        .contains("1200"));
+    let bot_message = answers[1].result();
+    api.push_update(fake_api::reply_to(
+        fake_api::group_text(
+            chat,
+            8,
+            "Di",
+            "and who elected the central executive committee?",
+        ),
+        bot_message,
+    ));
+    api.wait_for("sendMessage", 3, WAIT);
+    api.push_update(fake_api::group_text(chat, 7, "Cy", "/ask"));
+    let answers = api.wait_for("sendMessage", 4, WAIT);
+    assert!(answers[3].result()["text"]
+        .as_str()
+        .unwrap()
+        .contains("Ask me something"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        sent_texts(&api, chat).len(),
+        4,
+        "silent on plain text and other bots' commands"
+    );
+    assert_no_violations(&api);
+}
+
+#[test]
+fn hostile_text_long_messages_and_inline_mode_stay_within_limits() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = ready_bot(&api, data.path(), &[]);
+    let nasty = "<b>what</b> were factory <shop> & committees?? 🎉🎉 \"&amp;\" ' </i>";
+    api.push_update(fake_api::private_text(503, "Ed", nasty));
+    api.push_update(fake_api::private_text(503, "Ed", "🎉🤔"));
+    api.push_update(fake_api::private_text(503, "Ed", "что такое советы?"));
+    api.push_update(fake_api::private_text(503, "Ed", &"soviets ".repeat(512)));
+    api.push_update(fake_api::private_text(503, "Ed", "/read 9"));
+    let sent = api.wait_for("sendMessage", 5, WAIT);
+    assert!(sent[0].result()["text"]
+        .as_str()
+        .unwrap()
+        .contains("Factory"));
+    assert!(sent[1].result()["text"]
+        .as_str()
+        .unwrap()
+        .contains("no words"));
+    assert!(sent[3].result()["text"]
+        .as_str()
+        .unwrap()
+        .contains("shorter question"));
+    // The Context view of a long quotation is the longest message the bot sends.
+    let answer_id = sent[0].result()["message_id"].as_i64().unwrap();
+    let context = keyboard_data(&sent[0])
+        .into_iter()
+        .find(|b| b.0 == "Context")
+        .unwrap();
+    api.push_update(fake_api::callback(503, 503, answer_id, &context.1));
+    api.wait_for("sendMessage", 6, WAIT);
+    api.push_update(fake_api::inline_query(503, "factory shop committees"));
+    let inline = api.wait_for("answerInlineQuery", 1, WAIT);
+    let results = inline[0].body["results"].as_array().unwrap();
+    assert!((1..=10).contains(&results.len()), "{results:?}");
+    assert!(results[0]["input_message_content"]["message_text"]
+        .as_str()
+        .unwrap()
+        .contains("§"));
+    api.push_update(fake_api::inline_query(503, ""));
+    api.wait_for("answerInlineQuery", 2, WAIT);
+    assert_no_violations(&api);
+}
+
+#[test]
+fn a_429_on_send_is_retried_until_the_answer_is_delivered() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = ready_bot(&api, data.path(), &[]);
+    api.fail_next(
+        "sendMessage",
+        1,
+        429,
+        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}),
+    );
+    api.fail_next(
+        "sendMessage",
+        1,
+        502,
+        json!({"ok": false, "error_code": 502, "description": "Bad Gateway"}),
+    );
+    api.push_update(fake_api::private_text(504, "Fi", "who was john reed"));
+    let delivered = api.wait_for("sendMessage", 1, WAIT);
+    assert!(delivered[0].result()["text"]
+        .as_str()
+        .unwrap()
+        .contains("Reed"));
+    assert_eq!(
+        api.calls_to("sendMessage").len(),
+        3,
+        "429, then 502, then delivered"
+    );
+}
+
+#[test]
+fn one_flooding_user_does_not_starve_others() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = ready_bot(&api, data.path(), &[]);
+    for i in 0..30 {
+        api.push_update(fake_api::private_text(
+            600,
+            "Flood",
+            &format!("soviets {i}"),
+        ));
+    }
+    api.push_update(fake_api::private_text(601, "Calm", "who was john reed"));
+    let deadline = Instant::now() + WAIT;
+    while sent_texts(&api, 601).is_empty() {
+        assert!(Instant::now() < deadline, "the calm user was not answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let flood = sent_texts(&api, 600);
+    let notices = flood
+        .iter()
+        .filter(|t| t.contains("faster than I can read"))
+        .count();
+    assert_eq!(notices, 1, "{flood:#?}");
+    assert!(flood.len() <= 9, "{} replies to a flood", flood.len());
+}
+
+fn poll_calls(api: &FakeApi) -> Vec<fake_api::Call> {
+    api.calls_to("sendPoll")
+        .into_iter()
+        .filter(|c| c.ok())
+        .collect()
+}
+
+#[test]
+fn quiz_polls_count_two_players_and_scores_survive_a_restart() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let env = [("STUDYBOT__QUIZ__OPEN_PERIOD_SECS", "5")];
+    let mut bot = ready_bot(&api, data.path(), &env);
+    let chat = -2002;
+    api.push_update(fake_api::group_text(
+        chat,
+        11,
+        "Ann",
+        &format!("/quiz@{BOT_USERNAME} 1"),
+    ));
+    let polls = api.wait_for("sendPoll", 1, WAIT);
+    let poll = &polls[0];
+    assert_eq!(poll.body["type"], "quiz");
+    assert_eq!(poll.body["is_anonymous"], false);
+    assert_eq!(poll.body["open_period"], 5);
+    let correct = poll.body["correct_option_id"].as_u64().unwrap() as u32;
+    let poll_id = poll.result()["poll"]["id"].as_str().unwrap().to_string();
+    api.push_update(fake_api::poll_answer(&poll_id, 11, "Ann", &[correct]));
+    api.push_update(fake_api::poll_answer(
+        &poll_id,
+        12,
+        "Bob",
+        &[(correct + 1) % 4],
+    ));
+    api.push_update(fake_api::poll_answer(&poll_id, 12, "Bob", &[correct])); // duplicate update
+    api.push_update(fake_api::poll_answer(&poll_id, 13, "Cy", &[])); // retracted vote
+    api.push_update(fake_api::poll_answer("no-such-poll", 14, "Di", &[0]));
+    let deadline = Instant::now() + WAIT;
+    while !sent_texts(&api, chat)
+        .iter()
+        .any(|t| t.contains("Quiz over"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no scoreboard: {:#?}",
+            sent_texts(&api, chat)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let board = sent_texts(&api, chat)
+        .into_iter()
+        .find(|t| t.contains("Quiz over"))
+        .unwrap();
+    assert!(
+        board.contains("1. Ann — 10 points · 1 answered, 1 correct"),
+        "{board}"
+    );
+    assert!(
+        board.contains("2. Bob — 0 points · 1 answered, 0 correct"),
+        "{board}"
+    );
+    api.push_update(fake_api::group_text(chat, 12, "Bob", "/top"));
+    let top_before = loop {
+        if let Some(t) = sent_texts(&api, chat)
+            .into_iter()
+            .find(|t| t.starts_with("Leaderboard"))
+        {
+            break t;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(top_before.find("Ann").unwrap() < top_before.find("Bob").unwrap());
+    terminate(&mut bot);
+    let _bot = ready_bot(&api, data.path(), &env);
+    api.push_update(fake_api::group_text(chat, 12, "Bob", "/top"));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let tops: Vec<String> = sent_texts(&api, chat)
+            .into_iter()
+            .filter(|t| t.starts_with("Leaderboard"))
+            .collect();
+        if tops.len() == 2 {
+            assert_eq!(tops[0], tops[1], "leaderboard unchanged by a restart");
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_no_violations(&api);
+}
+
+#[test]
+fn a_quiz_resumes_after_a_crash_and_answers_to_its_open_poll_still_count() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let env = [("STUDYBOT__QUIZ__OPEN_PERIOD_SECS", "5")];
+    let mut bot = ready_bot(&api, data.path(), &env);
+    let chat = 700;
+    api.push_update(fake_api::private_text(chat, "Gus", "/quiz 2"));
+    let first = api.wait_for("sendPoll", 1, WAIT)[0].clone();
+    // kill -9 between two user actions (after the poll was recorded).
+    std::thread::sleep(Duration::from_millis(700));
+    bot.child.kill().unwrap();
+    bot.child.wait().unwrap();
+    let _bot = ready_bot(&api, data.path(), &env);
+    let poll_id = first.result()["poll"]["id"].as_str().unwrap().to_string();
+    let correct = first.body["correct_option_id"].as_u64().unwrap() as u32;
+    api.push_update(fake_api::poll_answer(&poll_id, chat, "Gus", &[correct]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sent_texts(&api, chat)
+        .iter()
+        .any(|t| t.contains("Quiz over"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "quiz did not finish after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        poll_calls(&api).len(),
+        2,
+        "the second question was asked after the restart"
+    );
+    let board = sent_texts(&api, chat)
+        .into_iter()
+        .find(|t| t.contains("Quiz over"))
+        .unwrap();
+    assert!(
+        board.contains("Gus — 10 points · 1 answered, 1 correct"),
+        "{board}"
+    );
+    assert_no_violations(&api);
+}
