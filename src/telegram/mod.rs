@@ -138,8 +138,10 @@ fn addressed_question(msg: &Message, me: &Me, text: &str) -> Option<String> {
         .and_then(|m| m.from.as_ref())
         .is_some_and(|u| u.id == me.id);
     if mentioned {
-        let lower = text.to_lowercase();
-        let at = lower.find(&mention.to_lowercase()).unwrap_or(0);
+        // ASCII lowercasing keeps byte offsets (usernames are ASCII; full Unicode lowercasing
+        // can change lengths, e.g. "İ", and cut the text inside a character).
+        let lower = text.to_ascii_lowercase();
+        let at = lower.find(&mention.to_ascii_lowercase()).unwrap_or(0);
         let stripped = format!(
             "{} {}",
             &text[..at],
