@@ -1,5 +1,6 @@
 //! One integration-test binary, with modules by area. Tests run the built `studybot` binary
-//! or drive the Telegram layer through fake Bot API servers.
+//! or drive the Telegram layer through fake Bot API servers: `fake_api` (ours, for the real
+//! process, inline mode, polls and limits) and teloxide_tests (for the handler tree).
 
 mod common;
 
@@ -9,3 +10,4 @@ mod corpus;
 mod fake_api;
 mod fake_api_selftest;
 mod quiz;
+mod telegram;
