@@ -37,11 +37,6 @@ def layer_norm(x, w, b, eps=1e-12):
     return (x - mu) / np.sqrt(var + eps) * w + b
 
 
-def gelu(x):
-    return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0))) if x.size < 1000 else \
-        0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
-
-
 def erf(x):
     # Abramowitz-Stegun 7.1.26, max error 1.5e-7: plenty for float32 activations.
     sign = np.sign(x)
@@ -64,7 +59,11 @@ def forward(W, ids, mask):
     bias = (1.0 - mask[:, None, None, :]) * -1e9
     for i in range(6):
         p = f"encoder.layer.{i}."
-        lin = lambda t, name: t @ W[p + name + ".weight"].T + W[p + name + ".bias"]
+        def lin(t, name, p=p):
+            # 2-D products go through BLAS; stacked 3-D ones can take a slow path.
+            flat = t.reshape(-1, t.shape[-1]) @ np.ascontiguousarray(W[p + name + ".weight"].T)
+            return (flat + W[p + name + ".bias"]).reshape(t.shape[0], t.shape[1], -1)
+
         q = lin(x, "attention.self.query").reshape(n, length, heads, hd).transpose(0, 2, 1, 3)
         k = lin(x, "attention.self.key").reshape(n, length, heads, hd).transpose(0, 2, 1, 3)
         v = lin(x, "attention.self.value").reshape(n, length, heads, hd).transpose(0, 2, 1, 3)

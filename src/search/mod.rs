@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod excerpt;
 pub mod index;
+pub mod semantic;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
