@@ -110,14 +110,20 @@ pub fn excerpt(
     // neighbour when the sentence is very short.
     if words(best) < 18 {
         let before = best.checked_sub(1).map(|i| scores[i]).unwrap_or(-1.0);
-        let after = ranges.get(best + 1).map(|_| scores[best + 1]).unwrap_or(-1.0);
+        let after = ranges
+            .get(best + 1)
+            .map(|_| scores[best + 1])
+            .unwrap_or(-1.0);
         let very_short = words(best) < 8;
         if after >= before && (after > 0.0 || (very_short && after >= 0.0)) {
             last = best + 1;
         } else if before > 0.0 || (very_short && before >= 0.0) {
             first = best - 1;
         }
-    } else if scores.get(best + 1).is_some_and(|&s| s >= scores[best] * 0.6 && s > 0.0) {
+    } else if scores
+        .get(best + 1)
+        .is_some_and(|&s| s >= scores[best] * 0.6 && s > 0.0)
+    {
         last = best + 1;
     }
     let mut range = ranges[first].start..ranges[last].end;
