@@ -595,6 +595,14 @@ mod tests {
     }
 
     #[test]
+    fn related_words_link_forms_and_synonyms() {
+        let related = related_words();
+        assert!(related["arrival"].contains(&"arrive"));
+        assert!(related["danger"].contains(&"peril"));
+        assert!(!related.contains_key("kollontai"));
+    }
+
+    #[test]
     fn english_word_list_knows_common_words_not_names() {
         assert!(is_english_word("boiling"));
         assert!(is_english_word("toppled"));
