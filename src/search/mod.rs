@@ -29,6 +29,12 @@ use index::PassageIndex;
 pub const MAX_QUESTION_BYTES: usize = 2000;
 /// Candidates fetched from the index before re-ranking.
 const CANDIDATES: usize = 80;
+/// Share of a question term's weight earned by a passage that has only a related word of it
+/// (synonym or derivation): a paraphrase is evidence, but weaker than the word itself.
+const RELATED_CREDIT: f32 = 0.5;
+/// BM25 boost of a related word, scaled by how rare its question term is; low, so that the
+/// many loose senses WordNet lists cannot outweigh the question's own words.
+const RELATED_BOOST: f32 = 0.3;
 
 /// How a question word relates to the corpus.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +129,22 @@ impl Ranking {
 fn english_words() -> &'static HashSet<&'static str> {
     static WORDS: OnceLock<HashSet<&'static str>> = OnceLock::new();
     WORDS.get_or_init(|| include_str!("english-words.txt").lines().collect())
+}
+
+/// Related words (synonyms, derivations, pertainyms) for common English words, from WordNet
+/// 3.0 (see related-words.COPYRIGHT): one line per word, `word related related ...`.
+fn related_words() -> &'static HashMap<&'static str, Vec<&'static str>> {
+    static RELATED: OnceLock<HashMap<&'static str, Vec<&'static str>>> = OnceLock::new();
+    RELATED.get_or_init(|| {
+        include_str!("related-words.txt")
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split(' ');
+                let head = words.next()?;
+                Some((head, words.collect()))
+            })
+            .collect()
+    })
 }
 
 /// Whether `word` is an ordinary English word (from the SCOWL word list, with common endings).
@@ -273,11 +295,19 @@ impl SearchEngine {
                 kind,
             });
         }
-        let candidates = self.candidates(&searchable)?;
-        let query_stems: HashMap<&str, f32> = searchable
-            .iter()
-            .map(|t| (t.stem.as_str(), t.idf))
-            .collect();
+        // Each stem the ranking looks for, with the question term it stands for and how much
+        // finding it counts: fully for the term's own stem, partly for a related word's.
+        let expansions = self.expansions(&terms);
+        let mut credits: HashMap<&str, (usize, f32)> = HashMap::new();
+        for (i, t) in terms.iter().enumerate() {
+            if !matches!(t.status, TermStatus::Unknown { .. }) {
+                credits.insert(t.stem.as_str(), (i, 1.0));
+            }
+        }
+        for (stem, i) in &expansions {
+            credits.entry(stem.as_str()).or_insert((*i, RELATED_CREDIT));
+        }
+        let candidates = self.candidates(&searchable, &expansions, &terms)?;
         let max_bm25 = candidates
             .iter()
             .map(|c| c.1)
@@ -290,11 +320,9 @@ impl SearchEngine {
                 continue;
             };
             let tokens = self.analyzer.tokens(&passage.text);
-            let mut matched: HashSet<&str> = HashSet::new();
+            let mut matched = Matched::default();
             for t in &tokens {
-                if let Some((stem, _)) = query_stems.get_key_value(t.stem.as_str()) {
-                    matched.insert(stem);
-                }
+                matched.add(&credits, &t.stem);
             }
             let mut framed = matched.clone();
             for extra in [
@@ -306,18 +334,12 @@ impl SearchEngine {
             .flatten()
             {
                 for t in self.analyzer.tokens(extra) {
-                    if let Some((stem, _)) = query_stems.get_key_value(t.stem.as_str()) {
-                        framed.insert(stem);
-                    }
+                    framed.add(&credits, &t.stem);
                 }
             }
-            let weight = |set: &HashSet<&str>| -> f32 {
-                set.iter()
-                    .map(|s| query_stems.get(s).copied().unwrap_or(0.0))
-                    .sum()
-            };
+            let weight = |m: &Matched| m.weight(&terms);
             let coverage = weight(&framed) / total_weight.max(f32::MIN_POSITIVE);
-            let sentence = best_sentence_weight(&passage.text, &tokens, &query_stems)
+            let sentence = best_sentence_weight(&passage.text, &tokens, &credits, &terms)
                 / total_weight.max(f32::MIN_POSITIVE);
             let quantity = if kind == QuestionKind::Quantity && has_quantity(&passage.text) {
                 0.08
@@ -370,7 +392,40 @@ impl SearchEngine {
         })
     }
 
-    fn candidates(&self, terms: &[&QueryTerm]) -> Result<Vec<(usize, f32)>> {
+    /// Stems of words related to the question's words that the corpus uses, each with the index
+    /// of the question term it relates to. Bridges paraphrase ("foundation" / "base").
+    fn expansions(&self, terms: &[QueryTerm]) -> Vec<(String, usize)> {
+        let own: HashSet<&str> = terms.iter().map(|t| t.stem.as_str()).collect();
+        let related = related_words();
+        let mut out: Vec<(String, usize)> = Vec::new();
+        for (i, t) in terms.iter().enumerate() {
+            if matches!(t.status, TermStatus::Unknown { common: false }) {
+                continue;
+            }
+            let Some(words) = related.get(t.exact.as_str()) else {
+                continue;
+            };
+            for word in words {
+                for token in self.analyzer.tokens(word) {
+                    let known = self.index.vocabulary.stems.contains_key(&token.stem);
+                    if known
+                        && !own.contains(token.stem.as_str())
+                        && !out.iter().any(|(s, _)| *s == token.stem)
+                    {
+                        out.push((token.stem, i));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn candidates(
+        &self,
+        terms: &[&QueryTerm],
+        expansions: &[(String, usize)],
+        all_terms: &[QueryTerm],
+    ) -> Result<Vec<(usize, f32)>> {
         let f = &self.index.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let term_query = |field, text: &str, boost: f32| -> (Occur, Box<dyn Query>) {
@@ -385,6 +440,11 @@ impl SearchEngine {
             clauses.push(term_query(f.exact, &t.exact, 0.3));
             clauses.push(term_query(f.title, &t.stem, 0.5));
             clauses.push(term_query(f.context, &t.stem, 0.6));
+        }
+        // Related words count for less than the question's own.
+        for (stem, i) in expansions {
+            let boost = RELATED_BOOST * (all_terms[*i].idf / self.idf(0)).min(1.0);
+            clauses.push(term_query(f.body, stem, boost));
         }
         // Adjacent question words that stay adjacent in a passage ("shop committees").
         for pair in terms.windows(2) {
@@ -421,23 +481,43 @@ impl SearchEngine {
     }
 }
 
+/// Question terms found in a text, each with the best credit any of its stems earned.
+#[derive(Debug, Clone, Default)]
+struct Matched(HashMap<usize, f32>);
+
+impl Matched {
+    fn add(&mut self, credits: &HashMap<&str, (usize, f32)>, stem: &str) {
+        if let Some(&(term, credit)) = credits.get(stem) {
+            let best = self.0.entry(term).or_insert(0.0);
+            *best = best.max(credit);
+        }
+    }
+
+    fn weight(&self, terms: &[QueryTerm]) -> f32 {
+        self.0
+            .iter()
+            .map(|(&term, &credit)| terms[term].idf * credit)
+            .sum()
+    }
+}
+
 /// The heaviest sentence of a passage, by the question weight it covers.
-fn best_sentence_weight(text: &str, tokens: &[Token], stems: &HashMap<&str, f32>) -> f32 {
+fn best_sentence_weight(
+    text: &str,
+    tokens: &[Token],
+    credits: &HashMap<&str, (usize, f32)>,
+    terms: &[QueryTerm],
+) -> f32 {
     let mut best = 0.0_f32;
     for range in crate::corpus::text::sentences(text) {
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut weight = 0.0;
+        let mut matched = Matched::default();
         for t in tokens
             .iter()
             .filter(|t| t.start >= range.start && t.end <= range.end)
         {
-            if let Some((stem, idf)) = stems.get_key_value(t.stem.as_str()) {
-                if seen.insert(stem) {
-                    weight += idf;
-                }
-            }
+            matched.add(credits, &t.stem);
         }
-        best = best.max(weight);
+        best = best.max(matched.weight(terms));
     }
     best
 }
@@ -526,6 +606,14 @@ mod tests {
         assert_eq!(question_kind("In what year was it"), QuestionKind::Quantity);
         assert_eq!(question_kind("who was john reed?"), QuestionKind::Person);
         assert_eq!(question_kind("why did it fail"), QuestionKind::Other);
+    }
+
+    #[test]
+    fn related_words_link_forms_and_synonyms() {
+        let related = related_words();
+        assert!(related["arrival"].contains(&"arrive"));
+        assert!(related["danger"].contains(&"peril"));
+        assert!(!related.contains_key("kollontai"));
     }
 
     #[test]
