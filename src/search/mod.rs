@@ -166,7 +166,13 @@ pub struct SearchEngine {
     analyzer: Analyzer,
     index: PassageIndex,
     num_docs: f32,
+    /// Semantic vectors of every passage, for corpora small enough to keep them in memory.
+    vectors: Vec<Option<Vec<f32>>>,
 }
+
+/// Corpora with more passages than this embed candidates on the fly instead of keeping a
+/// vector per passage.
+const MAX_CACHED_VECTORS: usize = 20_000;
 
 impl std::fmt::Debug for SearchEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -181,7 +187,7 @@ impl SearchEngine {
     pub fn in_memory(corpus: &Corpus) -> Result<SearchEngine> {
         let analyzer = Analyzer::default();
         let index = PassageIndex::build_in_ram(corpus, &analyzer)?;
-        Ok(Self::from_index(analyzer, index))
+        Ok(Self::from_index(analyzer, index, corpus))
     }
 
     /// Opens the index stored in `dir`, rebuilding it if the corpus changed.
@@ -192,16 +198,59 @@ impl SearchEngine {
     ) -> Result<SearchEngine> {
         let analyzer = Analyzer::default();
         let index = PassageIndex::open_or_build(corpus, &analyzer, dir, progress)?;
-        Ok(Self::from_index(analyzer, index))
+        Ok(Self::from_index(analyzer, index, corpus))
     }
 
-    fn from_index(analyzer: Analyzer, index: PassageIndex) -> SearchEngine {
+    fn from_index(analyzer: Analyzer, index: PassageIndex, corpus: &Corpus) -> SearchEngine {
         let num_docs = index.reader.searcher().num_docs() as f32;
-        SearchEngine {
+        let mut engine = SearchEngine {
             analyzer,
             index,
             num_docs,
+            vectors: Vec::new(),
+        };
+        if corpus.passages.len() <= MAX_CACHED_VECTORS {
+            engine.vectors = corpus
+                .passages
+                .iter()
+                .map(|p| engine.passage_vector(p))
+                .collect();
         }
+        engine
+    }
+
+    /// A text's semantic vector: its words' token vectors weighted by IDF.
+    fn text_vector(&self, text: &str) -> Option<Vec<f32>> {
+        let vocab = &self.index.vocabulary;
+        let tokens = self.analyzer.tokens(text);
+        let weighted: Vec<(String, f32)> = tokens
+            .into_iter()
+            .map(|t| {
+                let df = vocab.stems.get(&t.stem).copied().unwrap_or(0);
+                (t.exact, self.idf(df))
+            })
+            .collect();
+        semantic::StaticEmbeddings::shipped().embed(weighted.iter().map(|(w, x)| (w.as_str(), *x)))
+    }
+
+    fn passage_vector(&self, p: &crate::corpus::Passage) -> Option<Vec<f32>> {
+        match &p.context {
+            Some(c) => self.text_vector(&format!("{c} {}", p.text)),
+            None => self.text_vector(&p.text),
+        }
+    }
+
+    fn similarity(&self, corpus: &Corpus, query: &Option<Vec<f32>>, id: usize) -> f32 {
+        let Some(q) = query else { return 0.0 };
+        let cached;
+        let v = match self.vectors.get(id) {
+            Some(v) => v.as_ref(),
+            None => {
+                cached = corpus.passages.get(id).and_then(|p| self.passage_vector(p));
+                cached.as_ref()
+            }
+        };
+        v.map(|v| semantic::cosine(q, v)).unwrap_or(0.0)
     }
 
     /// Whether the index was reopened from disk.
@@ -307,7 +356,25 @@ impl SearchEngine {
         for (stem, i) in &expansions {
             credits.entry(stem.as_str()).or_insert((*i, RELATED_CREDIT));
         }
-        let candidates = self.candidates(&searchable, &expansions, &terms)?;
+        let mut candidates = self.candidates(&searchable, &expansions, &terms)?;
+        let query_vector = self.text_vector(question);
+        // Small corpora: passages the question is semantically close to join the candidates
+        // even when they share no word with it.
+        if let (Some(q), false) = (&query_vector, self.vectors.is_empty()) {
+            let mut by_sim: Vec<(usize, f32)> = self
+                .vectors
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.as_ref().map(|v| (i, semantic::cosine(q, v))))
+                .collect();
+            by_sim.sort_by(|a, b| b.1.total_cmp(&a.1));
+            for (id, _) in by_sim.into_iter().take(10) {
+                if !candidates.iter().any(|c| c.0 == id) {
+                    candidates.push((id, 0.0));
+                }
+            }
+        }
+        let sem_weight: f32 = std::env::var("SEMW").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
         let max_bm25 = candidates
             .iter()
             .map(|c| c.1)
@@ -346,7 +413,8 @@ impl SearchEngine {
             } else {
                 0.0
             };
-            let score = 0.45 * (bm25 / max_bm25) + 0.35 * coverage + 0.2 * sentence + quantity;
+            let sim = self.similarity(corpus, &query_vector, id);
+            let score = 0.45 * (bm25 / max_bm25) + 0.35 * coverage + 0.2 * sentence + quantity + sem_weight * sim;
             base.insert(id, (score, coverage));
         }
         // Neighbours: a point is often developed over adjacent paragraphs.
