@@ -171,8 +171,11 @@ pub struct SearchEngine {
 }
 
 /// Corpora with more passages than this embed candidates on the fly instead of keeping a
-/// vector per passage.
+/// vector per passage (and skip the semantic candidate scan).
 const MAX_CACHED_VECTORS: usize = 20_000;
+/// Weight of the semantic similarity (cosine of static-embedding vectors) in the final score.
+/// Measured in docs/retrieval.md: larger weights trade Recall@1 for Recall@3.
+const SEMANTIC_WEIGHT: f32 = 0.3;
 
 impl std::fmt::Debug for SearchEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -374,7 +377,6 @@ impl SearchEngine {
                 }
             }
         }
-        let sem_weight: f32 = std::env::var("SEMW").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
         let max_bm25 = candidates
             .iter()
             .map(|c| c.1)
@@ -414,7 +416,11 @@ impl SearchEngine {
                 0.0
             };
             let sim = self.similarity(corpus, &query_vector, id);
-            let score = 0.45 * (bm25 / max_bm25) + 0.35 * coverage + 0.2 * sentence + quantity + sem_weight * sim;
+            let score = 0.45 * (bm25 / max_bm25)
+                + 0.35 * coverage
+                + 0.2 * sentence
+                + quantity
+                + SEMANTIC_WEIGHT * sim;
             base.insert(id, (score, coverage));
         }
         // Neighbours: a point is often developed over adjacent paragraphs.
