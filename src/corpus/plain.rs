@@ -1,6 +1,7 @@
 //! Plain-text documents: paragraphs are separated by blank lines; a heading is a short standalone
 //! line without closing sentence punctuation. An optional title line and date line open the file.
 
+use super::text::MONTHS;
 use super::{humanise_stem, ParsedDocument, RawParagraph};
 
 /// Longest heading, in words.
@@ -50,20 +51,6 @@ pub fn looks_like_heading(line: &str) -> bool {
 
 /// Whether a short line looks like a date or similar metadata under the title.
 fn looks_like_date(line: &str) -> bool {
-    const MONTHS: &[&str] = &[
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
     if line.split_whitespace().count() > 6 {
         return false;
     }

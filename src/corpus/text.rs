@@ -10,6 +10,22 @@ const ABBREVIATIONS: &[&str] = &[
     "aug", "sep", "sept", "oct", "nov", "dec", "approx", "inc", "ltd", "co", "jr", "sr",
 ];
 
+/// Month names, lowercase: dates in headings, quantities in answers, not names in quizzes.
+pub const MONTHS: &[&str] = &[
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
 /// Byte ranges of the sentences of `text`, trimmed, covering every non-space character.
 pub fn sentences(text: &str) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();

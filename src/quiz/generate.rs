@@ -10,7 +10,8 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::{shorten, QuizQuestion, MAX_EXPLANATION_CHARS, MAX_OPTION_CHARS};
-use crate::corpus::{text::sentences, Corpus, Passage};
+use crate::corpus::text::{sentences, MONTHS};
+use crate::corpus::{Corpus, Passage};
 
 /// What a blank stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -132,6 +133,7 @@ pub fn blanks(sentence: &str) -> Vec<Blank> {
             w.chars().next().is_some_and(char::is_uppercase)
                 && w.chars().count() > 1
                 && !NOT_NAMES.contains(&w)
+                && !MONTHS.contains(&w.to_lowercase().as_str())
         };
         // Sentence-initial words are capitalised anyway; a name there is too uncertain.
         if i > 0 && capital(w) {

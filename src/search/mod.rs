@@ -20,6 +20,7 @@ use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQu
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, Term};
 
+use crate::corpus::text::MONTHS;
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use analysis::{Analyzer, Token};
@@ -597,42 +598,9 @@ fn best_sentence_weight(
 }
 
 const NUMBER_WORDS: &[&str] = &[
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "twenty",
-    "thirty",
-    "forty",
-    "fifty",
-    "hundred",
-    "thousand",
-    "million",
-    "dozen",
-    "year",
-    "years",
-    "months",
-    "weeks",
-    "days",
-    "january",
-    "february",
-    "march",
-    "april",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    "twelve", "twenty", "thirty", "forty", "fifty", "hundred", "thousand", "million", "dozen",
+    "year", "years", "months", "weeks", "days",
 ];
 
 /// Whether a text states a number, date or duration.
@@ -640,7 +608,8 @@ pub fn has_quantity(text: &str) -> bool {
     text.chars().any(|c| c.is_ascii_digit())
         || text
             .split(|c: char| !c.is_alphabetic())
-            .any(|w| NUMBER_WORDS.contains(&w.to_lowercase().as_str()))
+            .map(str::to_lowercase)
+            .any(|w| NUMBER_WORDS.contains(&w.as_str()) || MONTHS.contains(&w.as_str()))
 }
 
 /// Reads the question's opening words for the kind of answer wanted.
