@@ -66,6 +66,7 @@ STATE = State()
 
 class Api(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else delayed ACKs add ~40 ms to each reply
 
     def log_message(self, *args):
         pass
@@ -88,14 +89,14 @@ class Api(BaseHTTPRequestHandler):
             params = json.loads(raw) if raw else {}
         except ValueError:
             params = {}
-        method = self.path.rsplit("/", 1)[-1]
-        if method == "getMe":
+        method = self.path.rsplit("/", 1)[-1].lower()  # teloxide sends GetMe, Telegram ignores case
+        if method == "getme":
             self.reply(dict(BOT_USER, can_join_groups=True, can_read_all_group_messages=False,
                             supports_inline_queries=False, can_connect_to_business=False,
                             has_main_web_app=False))
-        elif method == "getUpdates":
+        elif method == "getupdates":
             self.reply(get_updates(params))
-        elif method == "sendMessage":
+        elif method == "sendmessage":
             now = time.perf_counter()
             chat_id = int(params.get("chat_id"))
             to = (params.get("reply_parameters") or {}).get("message_id")
@@ -171,8 +172,9 @@ def main():
     start = time.perf_counter()
     bot = subprocess.Popen([args.bin, "bot"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        if not STATE.first_poll.wait(60):
-            raise SystemExit("the bot never polled for updates")
+        while not STATE.first_poll.wait(0.1):
+            if bot.poll() is not None or time.perf_counter() - start > 60:
+                raise SystemExit(f"the bot never polled for updates; see {data}/bot.log")
         ready = time.perf_counter() - start
         time.sleep(args.idle)
         idle_rss = proc_kb(bot.pid, "VmRSS")
