@@ -72,6 +72,8 @@ pub struct TelegramSettings {
     pub flood_burst: u32,
     /// Seconds for one question of the burst allowance to come back.
     pub flood_refill_secs: f32,
+    /// Most messages the bot sends per second, over all chats (Telegram allows about 30).
+    pub max_sends_per_sec: u32,
 }
 
 impl Default for Settings {
@@ -122,6 +124,7 @@ impl Default for TelegramSettings {
             api_url: None,
             flood_burst: 6,
             flood_refill_secs: 2.0,
+            max_sends_per_sec: 25,
         }
     }
 }
@@ -245,6 +248,9 @@ impl Settings {
         if self.telegram.flood_refill_secs.is_nan() || self.telegram.flood_refill_secs <= 0.0 {
             return bad("telegram.flood_refill_secs", "must be positive");
         }
+        if !(1..=10_000).contains(&self.telegram.max_sends_per_sec) {
+            return bad("telegram.max_sends_per_sec", "must be between 1 and 10000");
+        }
         Ok(())
     }
 }
@@ -338,5 +344,6 @@ mod tests {
         assert_eq!(s.search.top_k, d.search.top_k);
         assert_eq!(s.quiz.open_period_secs, d.quiz.open_period_secs);
         assert_eq!(s.data_dir, d.data_dir);
+        assert_eq!(s.telegram.max_sends_per_sec, d.telegram.max_sends_per_sec);
     }
 }

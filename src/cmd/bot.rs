@@ -56,11 +56,14 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
         })?),
         None => None,
     };
-    let app = Arc::new(App::new(
-        super::load_handler(settings)?,
-        settings.telegram.flood_burst,
-        Duration::from_secs_f32(settings.telegram.flood_refill_secs),
-    ));
+    let app = Arc::new(
+        App::new(
+            super::load_handler(settings)?,
+            settings.telegram.flood_burst,
+            Duration::from_secs_f32(settings.telegram.flood_refill_secs),
+        )
+        .with_max_sends_per_sec(settings.telegram.max_sends_per_sec),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,9 +1,11 @@
 //! Subcommands, one file each, and the glue they share: settings, engine loading, exit codes.
 
 mod ask;
+mod bench;
 mod bot;
 mod chat;
 mod eval;
+mod index;
 mod sections;
 
 use std::io::IsTerminal;
@@ -38,6 +40,10 @@ enum Command {
     Chat(chat::Args),
     /// Run the Telegram bot (token from TELOXIDE_TOKEN).
     Bot(bot::Args),
+    /// Build the stored index for the corpus, or reopen it if the corpus is unchanged.
+    Index(index::Args),
+    /// Time answers (search, excerpts, Telegram rendering) and print latency percentiles.
+    Bench(bench::Args),
 }
 
 /// Runs the chosen subcommand.
@@ -49,12 +55,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval::run(&settings, args),
         Command::Chat(args) => chat::run(&settings, args),
         Command::Bot(args) => bot::run(&settings, args),
+        Command::Index(args) => index::run(&settings, args),
+        Command::Bench(args) => bench::run(&settings, args),
     }
 }
 
 /// Loads the corpus and index named by the settings, with a progress bar on a terminal when
 /// the index has to be built for a large corpus.
 pub fn load_engine(settings: &Settings) -> anyhow::Result<Engine> {
+    let corpus = studybot::corpus::Corpus::load(&settings.corpus.dir)
+        .with_context(|| "loading the corpus")?;
+    index_corpus(corpus, settings)
+}
+
+/// Indexes a loaded corpus (building or reopening a stored index for a large one), with a
+/// progress bar on a terminal.
+pub fn index_corpus(
+    corpus: studybot::corpus::Corpus,
+    settings: &Settings,
+) -> anyhow::Result<Engine> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -65,7 +84,7 @@ pub fn load_engine(settings: &Settings) -> anyhow::Result<Engine> {
         );
         bar
     });
-    let engine = Engine::load(settings, &mut |done, total| {
+    let engine = Engine::with_corpus(corpus, settings, &mut |done, total| {
         if let Some(bar) = &bar {
             bar.set_length(total as u64);
             bar.set_position(done as u64);

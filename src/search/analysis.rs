@@ -343,15 +343,22 @@ fn fold_char(c: char) -> Option<char> {
     })
 }
 
+/// Most words [`Analyzer::stem`] remembers; the memo is cleared when it grows past this.
+const STEM_MEMO_MAX: usize = 200_000;
+
 /// The analyser: a stemmer plus the shared rules.
 pub struct Analyzer {
     stemmer: Stemmer,
+    /// Word → stem, remembered: Snowball stemming was most of the time spent tokenising the
+    /// candidate passages of every question (see BENCHMARKS.md). Results are unchanged.
+    stems: std::sync::RwLock<std::collections::HashMap<String, String>>,
 }
 
 impl Default for Analyzer {
     fn default() -> Self {
         Analyzer {
             stemmer: Stemmer::create(Algorithm::English),
+            stems: Default::default(),
         }
     }
 }
@@ -364,7 +371,10 @@ impl std::fmt::Debug for Analyzer {
 
 /// Whether a (lowercased) word is a stop word.
 pub fn is_stop_word(word: &str) -> bool {
-    STOP_WORDS.contains(&word)
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| STOP_WORDS.iter().copied().collect())
+        .contains(word)
 }
 
 impl Analyzer {
@@ -408,7 +418,18 @@ impl Analyzer {
         if word.chars().any(|c| c.is_ascii_digit()) {
             return word.to_string();
         }
-        self.stemmer.stem(word).into_owned()
+        let read = self.stems.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(stem) = read.get(word) {
+            return stem.clone();
+        }
+        drop(read);
+        let stem = self.stemmer.stem(word).into_owned();
+        let mut memo = self.stems.write().unwrap_or_else(|e| e.into_inner());
+        if memo.len() >= STEM_MEMO_MAX {
+            memo.clear();
+        }
+        memo.insert(word.to_string(), stem.clone());
+        stem
     }
 }
 

@@ -39,13 +39,20 @@ pub struct App {
 }
 
 impl App {
-    /// An app over a handler with the given flood settings.
+    /// An app over a handler with the given flood settings, sending at most 25 messages a
+    /// second (see [`App::with_max_sends_per_sec`]).
     pub fn new(handler: Handler, flood_burst: u32, flood_refill: Duration) -> App {
         App {
             handler,
             flood: FloodGuard::new(flood_burst, flood_refill),
             pacer: Pacer::new(25),
         }
+    }
+
+    /// Sets the global send pace (`telegram.max_sends_per_sec`).
+    pub fn with_max_sends_per_sec(mut self, per_second: u32) -> App {
+        self.pacer = Pacer::new(per_second);
+        self
     }
 }
 

@@ -1,0 +1,65 @@
+//! `studybot index`: builds the stored index for the configured corpus, or reopens it when the
+//! corpus is unchanged, and reports how long that took.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use studybot::config::Settings;
+use studybot::corpus::Corpus;
+
+/// Arguments of `index`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+fn megabytes(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
+    let start = Instant::now();
+    let corpus = Corpus::load(&settings.corpus.dir).with_context(|| "loading the corpus")?;
+    let parsed = start.elapsed().as_secs_f64();
+    let (passages, bytes) = (corpus.passages.len(), corpus.bytes);
+    let stored = bytes >= settings.search.persist_min_bytes;
+    let start = Instant::now();
+    let engine = super::index_corpus(corpus, settings)?;
+    let indexed = start.elapsed().as_secs_f64();
+    let mb = megabytes(bytes);
+    println!(
+        "corpus: {} documents, {passages} passages, {mb:.1} MB; parsed in {parsed:.3} s ({:.1} MB/s)",
+        engine.corpus.documents.len(),
+        mb / parsed.max(1e-9),
+    );
+    if !stored {
+        println!(
+            "index: built in memory in {indexed:.3} s ({:.1} MB/s); the corpus is under search.persist_min_bytes, so nothing is stored",
+            mb / indexed.max(1e-9)
+        );
+    } else {
+        let dir = settings.data_dir.join("index");
+        let what = if engine.index_reopened() {
+            "reopened (corpus unchanged)"
+        } else {
+            "built"
+        };
+        println!(
+            "index: {what} in {indexed:.3} s ({:.1} MB/s) at {} ({:.1} MB on disk)",
+            mb / indexed.max(1e-9),
+            dir.display(),
+            megabytes(dir_bytes(&dir)),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
