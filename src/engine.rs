@@ -108,9 +108,10 @@ impl Engine {
                     passage: hit.passage,
                     citation: self.corpus.citation(passage),
                     text: passage.text.clone(),
-                    excerpt: excerpt::excerpt(
+                    excerpt: excerpt::excerpt_analysed(
                         self.search.analyzer(),
                         &passage.text,
+                        &self.search.analysed(&self.corpus, hit.passage).0,
                         &stems,
                         ranking.kind,
                     ),

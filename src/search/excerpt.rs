@@ -71,7 +71,17 @@ pub fn excerpt(
     stems: &HashMap<String, f32>,
     kind: QuestionKind,
 ) -> Marked {
-    let tokens = analyzer.tokens(passage);
+    excerpt_analysed(analyzer, passage, &analyzer.tokens(passage), stems, kind)
+}
+
+/// [`excerpt`] for a passage whose words are already analysed.
+pub fn excerpt_analysed(
+    analyzer: &Analyzer,
+    passage: &str,
+    tokens: &[super::analysis::Token],
+    stems: &HashMap<String, f32>,
+    kind: QuestionKind,
+) -> Marked {
     let ranges = sentences(passage);
     if ranges.is_empty() {
         return mark(analyzer, passage, stems);

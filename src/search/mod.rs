@@ -169,6 +169,9 @@ pub struct SearchEngine {
     num_docs: f32,
     /// Semantic vectors of every passage, for corpora small enough to keep them in memory.
     vectors: Vec<Option<Vec<f32>>>,
+    /// Analysed words of every passage and of its frame (lead-in, section title, speaker),
+    /// likewise: re-analysing candidates was most of the time per question.
+    analysed: Vec<(Vec<Token>, Vec<String>)>,
 }
 
 /// Corpora with more passages than this embed candidates on the fly instead of keeping a
@@ -212,8 +215,19 @@ impl SearchEngine {
             index,
             num_docs,
             vectors: Vec::new(),
+            analysed: Vec::new(),
         };
         if corpus.passages.len() <= MAX_CACHED_VECTORS {
+            engine.analysed = corpus
+                .passages
+                .iter()
+                .map(|p| {
+                    (
+                        engine.analyzer.tokens(&p.text),
+                        engine.frame_stems(corpus, p),
+                    )
+                })
+                .collect();
             engine.vectors = corpus
                 .passages
                 .iter()
@@ -235,6 +249,35 @@ impl SearchEngine {
             })
             .collect();
         semantic::StaticEmbeddings::shipped().embed(weighted.iter().map(|(w, x)| (w.as_str(), *x)))
+    }
+
+    /// Stems of what frames a passage without being its text: lead-in, section title, speaker.
+    fn frame_stems(&self, corpus: &Corpus, passage: &crate::corpus::Passage) -> Vec<String> {
+        [
+            passage.context.as_deref(),
+            Some(corpus.section_of(passage).title.as_str()),
+            passage.speaker.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .flat_map(|text| self.analyzer.tokens(text))
+        .map(|t| t.stem)
+        .collect()
+    }
+
+    /// A passage's analysed words (and its frame's stems), from the cache when there is one.
+    pub fn analysed(
+        &self,
+        corpus: &Corpus,
+        id: usize,
+    ) -> std::borrow::Cow<'_, (Vec<Token>, Vec<String>)> {
+        match self.analysed.get(id) {
+            Some(cached) => std::borrow::Cow::Borrowed(cached),
+            None => std::borrow::Cow::Owned(match corpus.passages.get(id) {
+                Some(p) => (self.analyzer.tokens(&p.text), self.frame_stems(corpus, p)),
+                None => (Vec::new(), Vec::new()),
+            }),
+        }
     }
 
     fn passage_vector(&self, p: &crate::corpus::Passage) -> Option<Vec<f32>> {
@@ -389,27 +432,19 @@ impl SearchEngine {
             let Some(passage) = corpus.passages.get(id) else {
                 continue;
             };
-            let tokens = self.analyzer.tokens(&passage.text);
+            let analysed = self.analysed(corpus, id);
+            let (tokens, frame) = (&analysed.0, &analysed.1);
             let mut matched = Matched::default();
-            for t in &tokens {
+            for t in tokens {
                 matched.add(&credits, &t.stem);
             }
             let mut framed = matched.clone();
-            for extra in [
-                passage.context.as_deref(),
-                Some(corpus.section_of(passage).title.as_str()),
-                passage.speaker.as_deref(),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                for t in self.analyzer.tokens(extra) {
-                    framed.add(&credits, &t.stem);
-                }
+            for stem in frame {
+                framed.add(&credits, stem);
             }
             let weight = |m: &Matched| m.weight(&terms);
             let coverage = weight(&framed) / total_weight.max(f32::MIN_POSITIVE);
-            let sentence = best_sentence_weight(&passage.text, &tokens, &credits, &terms)
+            let sentence = best_sentence_weight(&passage.text, tokens, &credits, &terms)
                 / total_weight.max(f32::MIN_POSITIVE);
             let quantity = if kind == QuestionKind::Quantity && has_quantity(&passage.text) {
                 0.08
