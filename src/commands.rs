@@ -690,6 +690,18 @@ impl Handler {
         })
     }
 
+    /// A passage shown whole, unmarked.
+    fn shown(&self, passage: &crate::corpus::Passage, focus: bool) -> ShownPassage {
+        ShownPassage {
+            citation: self.engine.corpus.citation(passage),
+            text: Marked {
+                text: passage.text.clone(),
+                highlights: Vec::new(),
+            },
+            focus,
+        }
+    }
+
     /// Runs a button's action; `Err` carries a short message for the button press.
     pub fn action(&self, data: &str) -> Result<Reply, String> {
         let action = Action::decode(data, &self.tag).map_err(|e| match e {
@@ -708,12 +720,10 @@ impl Handler {
                 Ok(Reply::plain(Content::More(items)))
             }
             Action::Full(id) => {
-                let (passage, text) = self.engine.passage(id, None).ok_or_else(gone)?;
-                Ok(Reply::plain(Content::Passages(vec![ShownPassage {
-                    citation: self.engine.corpus.citation(passage),
-                    text,
-                    focus: true,
-                }])))
+                let passage = self.engine.corpus.passages.get(id).ok_or_else(gone)?;
+                Ok(Reply::plain(Content::Passages(vec![
+                    self.shown(passage, true)
+                ])))
             }
             Action::Context(id) => {
                 let corpus = &self.engine.corpus;
@@ -722,14 +732,7 @@ impl Handler {
                 let shown = [prev, Some(passage), next]
                     .into_iter()
                     .flatten()
-                    .map(|p| ShownPassage {
-                        citation: corpus.citation(p),
-                        text: Marked {
-                            text: p.text.clone(),
-                            highlights: Vec::new(),
-                        },
-                        focus: p.id == id,
-                    })
+                    .map(|p| self.shown(p, p.id == id))
                     .collect();
                 Ok(Reply::plain(Content::Passages(shown)))
             }

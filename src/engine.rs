@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::answer::{Answer, AnswerItem, SectionRef};
 use crate::config::{SearchSettings, Settings};
-use crate::corpus::{Corpus, Passage};
+use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::search::excerpt::{self, Marked};
 use crate::search::{SearchEngine, TermStatus};
@@ -156,26 +156,6 @@ impl Engine {
             corrections,
             confidence: ranking.confidence,
         })
-    }
-
-    /// A passage by id, with the words of `question` marked (if any).
-    pub fn passage(&self, id: usize, question: Option<&str>) -> Option<(&Passage, Marked)> {
-        let passage = self.corpus.passages.get(id)?;
-        let marked = match question {
-            Some(q) => {
-                let terms = self.search.analyse_question(q);
-                excerpt::mark(
-                    self.search.analyzer(),
-                    &passage.text,
-                    &excerpt::query_stems(&terms),
-                )
-            }
-            None => Marked {
-                text: passage.text.clone(),
-                highlights: Vec::new(),
-            },
-        };
-        Some((passage, marked))
     }
 
     /// Builds answer items for given passage ids (the "More" button), with no marks.

@@ -106,9 +106,9 @@ pub fn to_question(entry: &BankEntry, corpus: &Corpus, key: &str) -> Result<Quiz
         doc.sections
             .iter()
             .find(|s| s.title == entry.section)
-            .map(|s| (d, doc, s))
+            .map(|s| (d, s))
     });
-    let Some((doc_index, doc, section)) = found else {
+    let Some((doc_index, section)) = found else {
         return Err(format!("no section titled {:?}", entry.section));
     };
     let Some(paragraph) = section
@@ -141,7 +141,6 @@ pub fn to_question(entry: &BankEntry, corpus: &Corpus, key: &str) -> Result<Quiz
         doc: doc_index,
         section: section.number,
     };
-    let _ = doc;
     if !q.is_valid() {
         return Err("outside Telegram's limits or options not distinct".to_string());
     }

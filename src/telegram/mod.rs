@@ -236,10 +236,6 @@ async fn on_message(bot: Bot, me: Me, msg: Message, app: Arc<App>) -> HandlerRes
         Command::Ask(q) if q.chars().count() > MAX_MESSAGE_CHARS => Reply::notice(format!(
             "That's a long message. Please ask a shorter question (under {MAX_MESSAGE_CHARS} characters)."
         )),
-        Command::Ask(q) if q.trim().is_empty() => Reply::notice(format!(
-            "Ask me something after the command, for example: /ask {}",
-            commands::example_question(app.handler.engine())
-        )),
         other => app
             .handler
             .command(other)

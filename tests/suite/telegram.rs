@@ -296,7 +296,7 @@ async fn group_commands_addressed_to_us_are_answered() {
         bot.dispatch().await;
         let m = only_reply_to(&bot, &empty);
         assert!(
-            html(&m).starts_with("Ask me something after the command, for example: /ask "),
+            html(&m).starts_with("Ask me something about the text, for example: /ask "),
             "{}",
             html(&m)
         );
