@@ -46,6 +46,11 @@ pub struct SearchSettings {
     pub min_confidence: f32,
     /// Corpora larger than this many bytes get an index stored under `data_dir`.
     pub persist_min_bytes: u64,
+    /// Whether the semantic model (sentence vectors) takes part in ranking.
+    pub semantic: bool,
+    /// Corpora with more passages than this rank without the semantic model: their passage
+    /// vectors would take too long to compute on a small server.
+    pub semantic_max_passages: usize,
 }
 
 /// Quiz settings.
@@ -103,6 +108,8 @@ impl Default for SearchSettings {
             top_k: 3,
             min_confidence: 0.35,
             persist_min_bytes: 2_000_000,
+            semantic: true,
+            semantic_max_passages: 3_000,
         }
     }
 }

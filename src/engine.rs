@@ -9,7 +9,7 @@ use crate::config::{SearchSettings, Settings};
 use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::search::excerpt::{self, Marked};
-use crate::search::{SearchEngine, TermStatus};
+use crate::search::{dense, SearchEngine, TermStatus};
 
 /// Most excerpts one answer can hold (the rest go behind "More").
 pub const MAX_TOP_K: usize = 10;
@@ -53,12 +53,20 @@ impl Engine {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Engine> {
         let total = corpus.passages.len();
-        let search = if corpus.bytes >= settings.search.persist_min_bytes {
+        let mut search = if corpus.bytes >= settings.search.persist_min_bytes {
             let dir = settings.data_dir.join("index");
             SearchEngine::stored(&corpus, &dir, &mut |done| progress(done, total))?
         } else {
             SearchEngine::in_memory(&corpus)?
         };
+        if settings.search.semantic && total <= settings.search.semantic_max_passages {
+            let vectors = dense::embed_all(
+                &SearchEngine::semantic_inputs(&corpus),
+                Some(&settings.data_dir.join("semantic")),
+                &mut |done| progress(done, total),
+            )?;
+            search.set_passage_vectors(vectors);
+        }
         Ok(Engine {
             corpus,
             search,
@@ -66,7 +74,8 @@ impl Engine {
         })
     }
 
-    /// An engine over `dir` with default settings and an in-memory index (tests, examples).
+    /// An engine over `dir` with default settings, an in-memory index and lexical ranking only
+    /// (no semantic model: tests and benches of everything but ranking quality).
     pub fn in_memory(dir: &Path) -> Result<Engine> {
         let corpus = Corpus::load(dir)?;
         let settings = Settings::default();
@@ -75,6 +84,11 @@ impl Engine {
             corpus,
             settings: settings.search,
         })
+    }
+
+    /// Whether the semantic model takes part in ranking.
+    pub fn semantic(&self) -> bool {
+        self.search.has_passage_vectors()
     }
 
     /// Whether the index was reopened from disk instead of built.

@@ -54,6 +54,9 @@ pub enum Error {
         /// What is wrong with the line.
         message: String,
     },
+    /// The shipped semantic model could not be read.
+    #[error("semantic model: {0}")]
+    Model(String),
     /// Other I/O failure (data directory, index directory).
     #[error("{context}: {source}")]
     Io {

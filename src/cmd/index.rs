@@ -61,5 +61,19 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
             megabytes(dir_bytes(&dir)),
         );
     }
+    let semantic = if engine.semantic() {
+        format!(
+            "passage vectors in {} (computed once per corpus, included above)",
+            settings.data_dir.join("semantic").display()
+        )
+    } else if !settings.search.semantic {
+        "off (search.semantic = false)".to_string()
+    } else {
+        format!(
+            "off: {passages} passages is over search.semantic_max_passages ({})",
+            settings.search.semantic_max_passages
+        )
+    };
+    println!("semantic model: {semantic}");
     Ok(ExitCode::SUCCESS)
 }

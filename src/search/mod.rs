@@ -7,9 +7,9 @@
 //! coverage, sentence-level proximity, question-type cues and neighbouring passages.
 
 pub mod analysis;
+pub mod dense;
 pub mod excerpt;
 pub mod index;
-pub mod semantic;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -167,19 +167,23 @@ pub struct SearchEngine {
     analyzer: Analyzer,
     index: PassageIndex,
     num_docs: f32,
-    /// Semantic vectors of every passage, for corpora small enough to keep them in memory.
-    vectors: Vec<Option<Vec<f32>>>,
+    /// Sentence vectors of every passage (empty when the semantic model is off).
+    vectors: Vec<Vec<f32>>,
     /// Analysed words of every passage and of its frame (lead-in, section title, speaker),
     /// likewise: re-analysing candidates was most of the time per question.
     analysed: Vec<(Vec<Token>, Vec<String>)>,
 }
 
-/// Corpora with more passages than this embed candidates on the fly instead of keeping a
-/// vector per passage (and skip the semantic candidate scan).
-const MAX_CACHED_VECTORS: usize = 20_000;
-/// Weight of the semantic similarity (cosine of static-embedding vectors) in the final score.
-/// Measured in docs/retrieval.md: larger weights trade Recall@1 for Recall@3.
-const SEMANTIC_WEIGHT: f32 = 0.3;
+/// Corpora with more passages than this analyse candidates per question instead of keeping
+/// every passage's analysed words in memory.
+const MAX_CACHED_PASSAGES: usize = 20_000;
+/// Weight of the semantic similarity (cosine of sentence vectors) in the final score.
+/// Measured in docs/retrieval.md.
+const SEMANTIC_WEIGHT: f32 = 2.5;
+/// Leading passages whose coverage of the question counts for confidence.
+const CONFIDENCE_DEPTH: usize = 9;
+/// Passages the question is semantically closest to join the lexical candidates.
+const SEMANTIC_CANDIDATES: usize = 10;
 
 impl std::fmt::Debug for SearchEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -217,7 +221,7 @@ impl SearchEngine {
             vectors: Vec::new(),
             analysed: Vec::new(),
         };
-        if corpus.passages.len() <= MAX_CACHED_VECTORS {
+        if corpus.passages.len() <= MAX_CACHED_PASSAGES {
             engine.analysed = corpus
                 .passages
                 .iter()
@@ -228,27 +232,28 @@ impl SearchEngine {
                     )
                 })
                 .collect();
-            engine.vectors = corpus
-                .passages
-                .iter()
-                .map(|p| engine.passage_vector(p))
-                .collect();
         }
         engine
     }
 
-    /// A text's semantic vector: its words' token vectors weighted by IDF.
-    fn text_vector(&self, text: &str) -> Option<Vec<f32>> {
-        let vocab = &self.index.vocabulary;
-        let tokens = self.analyzer.tokens(text);
-        let weighted: Vec<(String, f32)> = tokens
-            .into_iter()
-            .map(|t| {
-                let df = vocab.stems.get(&t.stem).copied().unwrap_or(0);
-                (t.exact, self.idf(df))
+    /// What the semantic model reads of each passage: its lead-in, if any, and its text.
+    pub fn semantic_inputs(corpus: &Corpus) -> Vec<String> {
+        corpus
+            .passages
+            .iter()
+            .map(|p| match &p.context {
+                Some(c) => format!("{c} {}", p.text),
+                None => p.text.clone(),
             })
-            .collect();
-        semantic::StaticEmbeddings::shipped().embed(weighted.iter().map(|(w, x)| (w.as_str(), *x)))
+            .collect()
+    }
+
+    /// Turns on the semantic half of ranking with one vector per passage (in passage order,
+    /// from [`dense::embed_all`] over [`Self::semantic_inputs`]).
+    pub fn set_passage_vectors(&mut self, vectors: Vec<Vec<f32>>) {
+        if vectors.len() == self.num_docs as usize {
+            self.vectors = vectors;
+        }
     }
 
     /// Stems of what frames a passage without being its text: lead-in, section title, speaker.
@@ -280,24 +285,16 @@ impl SearchEngine {
         }
     }
 
-    fn passage_vector(&self, p: &crate::corpus::Passage) -> Option<Vec<f32>> {
-        match &p.context {
-            Some(c) => self.text_vector(&format!("{c} {}", p.text)),
-            None => self.text_vector(&p.text),
+    fn similarity(&self, query: Option<&[f32]>, id: usize) -> f32 {
+        match (query, self.vectors.get(id)) {
+            (Some(q), Some(v)) => dense::cosine(q, v),
+            _ => 0.0,
         }
     }
 
-    fn similarity(&self, corpus: &Corpus, query: &Option<Vec<f32>>, id: usize) -> f32 {
-        let Some(q) = query else { return 0.0 };
-        let cached;
-        let v = match self.vectors.get(id) {
-            Some(v) => v.as_ref(),
-            None => {
-                cached = corpus.passages.get(id).and_then(|p| self.passage_vector(p));
-                cached.as_ref()
-            }
-        };
-        v.map(|v| semantic::cosine(q, v)).unwrap_or(0.0)
+    /// Whether passages have semantic vectors (see [`Self::set_passage_vectors`]).
+    pub fn has_passage_vectors(&self) -> bool {
+        !self.vectors.is_empty()
     }
 
     /// Whether the index was reopened from disk.
@@ -404,18 +401,21 @@ impl SearchEngine {
             credits.entry(stem.as_str()).or_insert((*i, RELATED_CREDIT));
         }
         let mut candidates = self.candidates(&searchable, &expansions, &terms)?;
-        let query_vector = self.text_vector(question);
-        // Small corpora: passages the question is semantically close to join the candidates
-        // even when they share no word with it.
-        if let (Some(q), false) = (&query_vector, self.vectors.is_empty()) {
+        let query_vector = match self.vectors.is_empty() {
+            true => None,
+            false => Some(dense::MiniLm::shipped()?.embed(question)),
+        };
+        // Passages the question is semantically close to join the candidates even when they
+        // share no word with it.
+        if let Some(q) = &query_vector {
             let mut by_sim: Vec<(usize, f32)> = self
                 .vectors
                 .iter()
                 .enumerate()
-                .filter_map(|(i, v)| v.as_ref().map(|v| (i, semantic::cosine(q, v))))
+                .map(|(i, v)| (i, dense::cosine(q, v)))
                 .collect();
             by_sim.sort_by(|a, b| b.1.total_cmp(&a.1));
-            for (id, _) in by_sim.into_iter().take(10) {
+            for (id, _) in by_sim.into_iter().take(SEMANTIC_CANDIDATES) {
                 if !candidates.iter().any(|c| c.0 == id) {
                     candidates.push((id, 0.0));
                 }
@@ -451,7 +451,7 @@ impl SearchEngine {
             } else {
                 0.0
             };
-            let sim = self.similarity(corpus, &query_vector, id);
+            let sim = self.similarity(query_vector.as_deref(), id);
             let score = 0.45 * (bm25 / max_bm25)
                 + 0.35 * coverage
                 + 0.2 * sentence
@@ -481,8 +481,15 @@ impl SearchEngine {
                 .total_cmp(&a.score)
                 .then_with(|| a.passage.cmp(&b.passage))
         });
+        // Confidence: how much of the question the best-covering of the leading passages
+        // covers. The top passage alone would do, but a semantic match worded differently from
+        // the question covers few of its words while a passage just below it covers them all.
+        let confidence = hits
+            .iter()
+            .take(CONFIDENCE_DEPTH)
+            .map(|h| h.coverage)
+            .fold(0.0_f32, f32::max);
         hits.truncate(limit);
-        let confidence = hits.first().map(|h| h.coverage).unwrap_or(0.0);
         let missing_names = terms
             .iter()
             .filter(|t| matches!(t.status, TermStatus::Unknown { common: false }))

