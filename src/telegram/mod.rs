@@ -236,10 +236,18 @@ async fn on_message(bot: Bot, me: Me, msg: Message, app: Arc<App>) -> HandlerRes
         Command::Ask(q) if q.chars().count() > MAX_MESSAGE_CHARS => Reply::notice(format!(
             "That's a long message. Please ask a shorter question (under {MAX_MESSAGE_CHARS} characters)."
         )),
-        other => app
-            .handler
-            .command(other)
-            .unwrap_or_else(|| Reply::notice("Send /help for the commands.")),
+        other => {
+            // Answering runs the semantic model (milliseconds of CPU): off the async workers.
+            let (worker, command) = (app.clone(), other.clone());
+            match tokio::task::spawn_blocking(move || worker.handler.command(&command)).await {
+                Ok(Some(reply)) => reply,
+                Ok(None) => Reply::notice("Send /help for the commands."),
+                Err(e) => {
+                    tracing::error!("answering failed: {e}");
+                    Reply::notice("Something went wrong while answering. Please try again.")
+                }
+            }
+        }
     };
     send_reply(&bot, &app, msg.chat.id, Some(msg.id), &reply).await?;
     Ok(())
@@ -303,7 +311,10 @@ async fn on_inline_query(bot: Bot, q: InlineQuery, app: Arc<App>) -> HandlerResu
     let query = q.query.trim();
     let mut results: Vec<InlineQueryResult> = Vec::new();
     if !query.is_empty() && query.chars().count() <= MAX_MESSAGE_CHARS {
-        if let Ok(answer) = app.handler.engine().ask(query, 10) {
+        let (worker, question) = (app.clone(), query.to_string());
+        let answer =
+            tokio::task::spawn_blocking(move || worker.handler.engine().ask(&question, 10));
+        if let Ok(Ok(answer)) = answer.await {
             if answer.answered {
                 for item in &answer.results {
                     let single =
