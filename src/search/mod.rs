@@ -13,7 +13,6 @@ pub mod semantic;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::OnceLock;
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
@@ -127,39 +126,57 @@ impl Ranking {
     }
 }
 
-fn english_words() -> &'static HashSet<&'static str> {
-    static WORDS: OnceLock<HashSet<&'static str>> = OnceLock::new();
-    WORDS.get_or_init(|| include_str!("english-words.txt").lines().collect())
-}
+/// The SCOWL English word list, one word a line, sorted (byte order).
+const ENGLISH_WORDS: &str = include_str!("english-words.txt");
 
 /// Related words (synonyms, derivations, pertainyms) for common English words, from WordNet
-/// 3.0 (see related-words.COPYRIGHT): one line per word, `word related related ...`.
-fn related_words() -> &'static HashMap<&'static str, Vec<&'static str>> {
-    static RELATED: OnceLock<HashMap<&'static str, Vec<&'static str>>> = OnceLock::new();
-    RELATED.get_or_init(|| {
-        include_str!("related-words.txt")
-            .lines()
-            .filter_map(|line| {
-                let mut words = line.split(' ');
-                let head = words.next()?;
-                Some((head, words.collect()))
-            })
-            .collect()
-    })
+/// 3.0 (see related-words.COPYRIGHT): one line per word, `word related related ...`, sorted by
+/// the first word (byte order).
+const RELATED_WORDS: &str = include_str!("related-words.txt");
+
+/// The line of `table` whose first space-separated word is `key`, by binary search over the
+/// text itself: `table` must be sorted by first word in byte order with no word repeated (a
+/// test checks both files). Nothing is built at start-up: loading the two tables into hash
+/// maps took about a seventh of a whole `studybot eval` run.
+fn sorted_line(table: &'static str, key: &str) -> Option<&'static str> {
+    let bytes = table.as_bytes();
+    // `lo` and `hi` are always line starts (or the end of the table).
+    let (mut lo, mut hi) = (0, table.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let start = bytes[lo..mid]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(lo, |i| lo + i + 1);
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(table.len(), |i| start + i);
+        let line = &table[start..end];
+        let head = line.split(' ').next().unwrap_or(line);
+        match head.cmp(key) {
+            std::cmp::Ordering::Equal => return Some(line),
+            std::cmp::Ordering::Less => lo = end + 1,
+            std::cmp::Ordering::Greater => hi = start,
+        }
+    }
+    None
+}
+
+/// Words related to `word`, if the WordNet table lists it.
+fn related_words(word: &str) -> Option<impl Iterator<Item = &'static str>> {
+    sorted_line(RELATED_WORDS, word).map(|line| line.split(' ').skip(1))
 }
 
 /// Whether `word` is an ordinary English word (from the SCOWL word list, with common endings).
 pub fn is_english_word(word: &str) -> bool {
-    let words = english_words();
-    if words.contains(word) {
+    let known = |w: &str| sorted_line(ENGLISH_WORDS, w).is_some();
+    if known(word) {
         return true;
     }
     ["s", "es", "ed", "ing", "ly", "er", "ers"]
         .iter()
-        .any(|suffix| {
-            word.strip_suffix(suffix)
-                .is_some_and(|stem| words.contains(stem))
-        })
+        .any(|suffix| word.strip_suffix(suffix).is_some_and(known))
 }
 
 /// The search engine over one corpus.
@@ -506,13 +523,12 @@ impl SearchEngine {
     /// of the question term it relates to. Bridges paraphrase ("foundation" / "base").
     fn expansions(&self, terms: &[QueryTerm]) -> Vec<(String, usize)> {
         let own: HashSet<&str> = terms.iter().map(|t| t.stem.as_str()).collect();
-        let related = related_words();
         let mut out: Vec<(String, usize)> = Vec::new();
         for (i, t) in terms.iter().enumerate() {
             if matches!(t.status, TermStatus::Unknown { common: false }) {
                 continue;
             }
-            let Some(words) = related.get(t.exact.as_str()) else {
+            let Some(words) = related_words(&t.exact) else {
                 continue;
             };
             for word in words {
@@ -688,10 +704,28 @@ mod tests {
 
     #[test]
     fn related_words_link_forms_and_synonyms() {
-        let related = related_words();
-        assert!(related["arrival"].contains(&"arrive"));
-        assert!(related["danger"].contains(&"peril"));
-        assert!(!related.contains_key("kollontai"));
+        let related = |w| related_words(w).map(|r| r.collect::<Vec<_>>());
+        assert!(related("arrival").is_some_and(|r| r.contains(&"arrive")));
+        assert!(related("danger").is_some_and(|r| r.contains(&"peril")));
+        assert!(related("kollontai").is_none());
+        assert!(related("aardvark").is_some_and(|r| r == ["anteater"]));
+    }
+
+    #[test]
+    fn word_tables_are_sorted_for_binary_search() {
+        for table in [ENGLISH_WORDS, RELATED_WORDS] {
+            let heads: Vec<&str> = table
+                .lines()
+                .map(|l| l.split(' ').next().unwrap_or(l))
+                .collect();
+            assert!(heads.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+            // Every word is found, first and last included.
+            for head in &heads {
+                assert!(sorted_line(table, head).is_some(), "{head}");
+            }
+        }
+        assert!(sorted_line(ENGLISH_WORDS, "").is_none());
+        assert!(sorted_line(ENGLISH_WORDS, "zzzzzzzz").is_none());
     }
 
     #[test]
