@@ -555,9 +555,13 @@ mod tests {
         let (first, how) = load(dir.path(), &cache, 0).expect("load");
         assert_eq!(how, CacheUse::Rebuilt);
         assert_eq!(first, fresh);
-        // Files just written are too recent for their stamps: the content hash decides.
+        // Files just written are too recent for their stamps, so the content hash decides
+        // (unless the machine was slow enough for them to settle in between).
         let (second, how) = load(dir.path(), &cache, 0).expect("load");
-        assert_eq!(how, CacheUse::Revalidated);
+        assert!(
+            matches!(how, CacheUse::Revalidated | CacheUse::Reused),
+            "{how:?}"
+        );
         assert_eq!(second, fresh);
         settle(dir.path(), &cache);
         let (third, how) = load(dir.path(), &cache, 0).expect("load");
