@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::answer::{Answer, AnswerItem, SectionRef};
 use crate::config::{SearchSettings, Settings};
+use crate::corpus::cache::{self, CacheUse};
 use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::search::excerpt::{self, Marked};
@@ -42,8 +43,18 @@ impl Engine {
     /// Loads the corpus named by the settings and indexes it: in memory for small corpora, on
     /// disk under `data_dir/index` (reused while the corpus is unchanged) for large ones.
     pub fn load(settings: &Settings, progress: &mut dyn FnMut(usize, usize)) -> Result<Engine> {
-        let corpus = Corpus::load(&settings.corpus.dir)?;
+        let (corpus, _) = Self::load_corpus(settings)?;
         Self::with_corpus(corpus, settings, progress)
+    }
+
+    /// Loads the corpus named by the settings; a large one (from `search.persist_min_bytes`,
+    /// like its stored index) through the parsed-corpus cache under `data_dir`.
+    pub fn load_corpus(settings: &Settings) -> Result<(Corpus, CacheUse)> {
+        cache::load(
+            &settings.corpus.dir,
+            &settings.data_dir.join(cache::CACHE_FILE),
+            settings.search.persist_min_bytes,
+        )
     }
 
     /// Indexes an already loaded corpus.

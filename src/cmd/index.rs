@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use studybot::config::Settings;
-use studybot::corpus::Corpus;
+use studybot::corpus::cache::CacheUse;
+use studybot::Engine;
 
 /// Arguments of `index`.
 #[derive(Debug, clap::Args)]
@@ -29,7 +30,7 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 
 pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
-    let corpus = Corpus::load(&settings.corpus.dir).with_context(|| "loading the corpus")?;
+    let (corpus, cache) = Engine::load_corpus(settings).with_context(|| "loading the corpus")?;
     let parsed = start.elapsed().as_secs_f64();
     let (passages, bytes) = (corpus.passages.len(), corpus.bytes);
     let stored = bytes >= settings.search.persist_min_bytes;
@@ -37,8 +38,13 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
     let engine = super::index_corpus(corpus, settings)?;
     let indexed = start.elapsed().as_secs_f64();
     let mb = megabytes(bytes);
+    let how = match cache {
+        CacheUse::NotCached | CacheUse::Rebuilt => "parsed",
+        CacheUse::Reused => "loaded from the parsed-corpus cache",
+        CacheUse::Revalidated => "loaded from the parsed-corpus cache (contents checked)",
+    };
     println!(
-        "corpus: {} documents, {passages} passages, {mb:.1} MB; parsed in {parsed:.3} s ({:.1} MB/s)",
+        "corpus: {} documents, {passages} passages, {mb:.1} MB; {how} in {parsed:.3} s ({:.1} MB/s)",
         engine.corpus.documents.len(),
         mb / parsed.max(1e-9),
     );

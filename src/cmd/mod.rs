@@ -63,8 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Loads the corpus and index named by the settings, with a progress bar on a terminal when
 /// the index has to be built for a large corpus.
 pub fn load_engine(settings: &Settings) -> anyhow::Result<Engine> {
-    let corpus = studybot::corpus::Corpus::load(&settings.corpus.dir)
-        .with_context(|| "loading the corpus")?;
+    let (corpus, _) = Engine::load_corpus(settings).with_context(|| "loading the corpus")?;
     index_corpus(corpus, settings)
 }
 

@@ -4,6 +4,7 @@
 //! deterministic walk of the corpus, so the same files always give the same ids (callback
 //! buttons keep working after a restart); a citation names document, section and paragraph.
 
+pub mod cache;
 mod markdown;
 mod plain;
 pub mod text;
@@ -54,7 +55,7 @@ impl ParsedDocument {
 }
 
 /// One document of the corpus.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Document {
     /// File name inside the corpus folder.
     pub file: String,
@@ -67,7 +68,7 @@ pub struct Document {
 }
 
 /// A section of a document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Section {
     /// 1-based section number within its document.
     pub number: usize,
@@ -80,7 +81,7 @@ pub struct Section {
 }
 
 /// The unit of retrieval and citation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Passage {
     /// Global id: position in the corpus walk.
     pub id: usize,
@@ -106,7 +107,7 @@ pub struct Passage {
 }
 
 /// All documents and their passages.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Corpus {
     /// The folder the corpus came from.
     pub dir: PathBuf,
@@ -134,41 +135,77 @@ pub fn humanise_stem(stem: &str) -> String {
     }
 }
 
-impl Corpus {
-    /// Loads every `.txt` and `.md` file of `dir` (not recursing into subfolders).
-    pub fn load(dir: &Path) -> Result<Corpus> {
-        if !dir.is_dir() {
-            return Err(Error::CorpusMissing(dir.to_path_buf()));
-        }
-        let entries = std::fs::read_dir(dir).map_err(|source| Error::Read {
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The corpus files of `dir`: its `.txt`, `.md` and `.markdown` files (not recursing into
+/// subfolders), sorted by path.
+fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Err(Error::CorpusMissing(dir.to_path_buf()));
+    }
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::Read {
             path: dir.to_path_buf(),
             source,
         })?;
-        let mut files: Vec<PathBuf> = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|source| Error::Read {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-            let path = entry.path();
-            let ext = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            if matches!(ext.as_deref(), Some("txt" | "md" | "markdown")) && path.is_file() {
-                files.push(path);
-            }
+        let path = entry.path();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if matches!(ext.as_deref(), Some("txt" | "md" | "markdown")) && path.is_file() {
+            files.push(path);
         }
-        files.sort();
-        let mut sources = Vec::with_capacity(files.len());
-        for path in files {
-            let bytes = std::fs::read(&path).map_err(|source| Error::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let text = String::from_utf8(bytes).map_err(|_| Error::NotUtf8(path.clone()))?;
-            sources.push((path, text));
-        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads corpus files as UTF-8 text.
+fn read_sources(files: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
+    let mut sources = Vec::with_capacity(files.len());
+    for path in files {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::NotUtf8(path.clone()))?;
+        sources.push((path.clone(), text));
+    }
+    Ok(sources)
+}
+
+/// SHA-256 (hex) of the file names and contents, in order: what a stored index and the
+/// cached parse are keyed by.
+pub fn content_hash(sources: &[(PathBuf, String)]) -> String {
+    let mut hasher = Sha256::new();
+    for (path, text) in sources {
+        hasher.update(file_name(path).as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+        hasher.update([0]);
+    }
+    let mut hash = String::with_capacity(64);
+    for byte in hasher.finalize().iter() {
+        let _ = write!(hash, "{byte:02x}");
+    }
+    hash
+}
+
+impl Corpus {
+    /// Loads every `.txt` and `.md` file of `dir` (not recursing into subfolders).
+    pub fn load(dir: &Path) -> Result<Corpus> {
+        let files = corpus_files(dir)?;
+        let sources = read_sources(&files)?;
         let corpus = Corpus::from_texts(dir, &sources);
         if corpus.passages.is_empty() {
             return Err(Error::CorpusEmpty(dir.to_path_buf()));
@@ -178,23 +215,19 @@ impl Corpus {
 
     /// Builds a corpus from (path, text) pairs; the extension picks the parser.
     pub fn from_texts(dir: &Path, sources: &[(PathBuf, String)]) -> Corpus {
-        let mut hasher = Sha256::new();
+        Self::parse_sources(dir, sources, content_hash(sources))
+    }
+
+    /// Parses (path, text) pairs whose [`content_hash`] is already known.
+    fn parse_sources(dir: &Path, sources: &[(PathBuf, String)], hash: String) -> Corpus {
         let mut corpus = Corpus {
             dir: dir.to_path_buf(),
             documents: Vec::new(),
             passages: Vec::new(),
-            hash: String::new(),
+            hash,
             bytes: 0,
         };
         for (path, text) in sources {
-            let file = path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            hasher.update(file.as_bytes());
-            hasher.update([0]);
-            hasher.update(text.as_bytes());
-            hasher.update([0]);
             corpus.bytes += text.len() as u64;
             let stem = path
                 .file_stem()
@@ -212,11 +245,7 @@ impl Corpus {
             if parsed.sections.is_empty() {
                 continue;
             }
-            corpus.add_document(file, parsed);
-        }
-        let digest = hasher.finalize();
-        for byte in digest.iter() {
-            let _ = write!(corpus.hash, "{byte:02x}");
+            corpus.add_document(file_name(path), parsed);
         }
         corpus
     }

@@ -164,14 +164,36 @@ impl Vocabulary {
 
 /// Optimal-string-alignment distance between `a` and `b`, or `None` when above `max`.
 pub fn bounded_distance(a: &str, b: &str, max: usize) -> Option<usize> {
+    // Typo correction compares a question word with thousands of corpus words: ASCII words
+    // (nearly all) are compared as bytes, with the rows on the stack, allocating nothing.
+    if a.is_ascii() && b.is_ascii() {
+        return osa_distance(a.as_bytes(), b.as_bytes(), max);
+    }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    osa_distance(&a, &b, max)
+}
+
+/// [`bounded_distance`] over letters of any kind.
+fn osa_distance<T: PartialEq>(a: &[T], b: &[T], max: usize) -> Option<usize> {
+    const STACK: usize = 40;
     if a.len().abs_diff(b.len()) > max {
         return None;
     }
-    let mut prev2: Vec<usize> = vec![0; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur: Vec<usize> = vec![0; b.len() + 1];
+    let n = b.len() + 1;
+    let mut stack = [0usize; 3 * STACK];
+    let mut heap = Vec::new();
+    let rows: &mut [usize] = if n <= STACK {
+        &mut stack[..3 * n]
+    } else {
+        heap.resize(3 * n, 0);
+        &mut heap
+    };
+    let (mut prev2, rest) = rows.split_at_mut(n);
+    let (mut prev, mut cur) = rest.split_at_mut(n);
+    for (j, v) in prev.iter_mut().enumerate() {
+        *v = j;
+    }
     for i in 1..=a.len() {
         cur[0] = i;
         let mut row_min = cur[0];

@@ -13,7 +13,6 @@ pub mod index;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::OnceLock;
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
@@ -127,39 +126,57 @@ impl Ranking {
     }
 }
 
-fn english_words() -> &'static HashSet<&'static str> {
-    static WORDS: OnceLock<HashSet<&'static str>> = OnceLock::new();
-    WORDS.get_or_init(|| include_str!("english-words.txt").lines().collect())
-}
+/// The SCOWL English word list, one word a line, sorted (byte order).
+const ENGLISH_WORDS: &str = include_str!("english-words.txt");
 
 /// Related words (synonyms, derivations, pertainyms) for common English words, from WordNet
-/// 3.0 (see related-words.COPYRIGHT): one line per word, `word related related ...`.
-fn related_words() -> &'static HashMap<&'static str, Vec<&'static str>> {
-    static RELATED: OnceLock<HashMap<&'static str, Vec<&'static str>>> = OnceLock::new();
-    RELATED.get_or_init(|| {
-        include_str!("related-words.txt")
-            .lines()
-            .filter_map(|line| {
-                let mut words = line.split(' ');
-                let head = words.next()?;
-                Some((head, words.collect()))
-            })
-            .collect()
-    })
+/// 3.0 (see related-words.COPYRIGHT): one line per word, `word related related ...`, sorted by
+/// the first word (byte order).
+const RELATED_WORDS: &str = include_str!("related-words.txt");
+
+/// The line of `table` whose first space-separated word is `key`, by binary search over the
+/// text itself: `table` must be sorted by first word in byte order with no word repeated (a
+/// test checks both files). Nothing is built at start-up: loading the two tables into hash
+/// maps took about a seventh of a whole `studybot eval` run.
+fn sorted_line(table: &'static str, key: &str) -> Option<&'static str> {
+    let bytes = table.as_bytes();
+    // `lo` and `hi` are always line starts (or the end of the table).
+    let (mut lo, mut hi) = (0, table.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let start = bytes[lo..mid]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(lo, |i| lo + i + 1);
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(table.len(), |i| start + i);
+        let line = &table[start..end];
+        let head = line.split(' ').next().unwrap_or(line);
+        match head.cmp(key) {
+            std::cmp::Ordering::Equal => return Some(line),
+            std::cmp::Ordering::Less => lo = end + 1,
+            std::cmp::Ordering::Greater => hi = start,
+        }
+    }
+    None
+}
+
+/// Words related to `word`, if the WordNet table lists it.
+fn related_words(word: &str) -> Option<impl Iterator<Item = &'static str>> {
+    sorted_line(RELATED_WORDS, word).map(|line| line.split(' ').skip(1))
 }
 
 /// Whether `word` is an ordinary English word (from the SCOWL word list, with common endings).
 pub fn is_english_word(word: &str) -> bool {
-    let words = english_words();
-    if words.contains(word) {
+    let known = |w: &str| sorted_line(ENGLISH_WORDS, w).is_some();
+    if known(word) {
         return true;
     }
     ["s", "es", "ed", "ing", "ly", "er", "ers"]
         .iter()
-        .any(|suffix| {
-            word.strip_suffix(suffix)
-                .is_some_and(|stem| words.contains(stem))
-        })
+        .any(|suffix| word.strip_suffix(suffix).is_some_and(known))
 }
 
 /// The search engine over one corpus.
@@ -172,6 +189,9 @@ pub struct SearchEngine {
     /// Analysed words of every passage and of its frame (lead-in, section title, speaker),
     /// likewise: re-analysing candidates was most of the time per question.
     analysed: Vec<(Vec<Token>, Vec<String>)>,
+    /// Sentence ranges of every passage, likewise: splitting the ~80 candidates of every
+    /// question into sentences again was a tenth of the time per question.
+    sentences: Vec<Vec<std::ops::Range<usize>>>,
 }
 
 /// Corpora with more passages than this analyse candidates per question instead of keeping
@@ -220,6 +240,7 @@ impl SearchEngine {
             num_docs,
             vectors: Vec::new(),
             analysed: Vec::new(),
+            sentences: Vec::new(),
         };
         if corpus.passages.len() <= MAX_CACHED_PASSAGES {
             engine.analysed = corpus
@@ -231,6 +252,11 @@ impl SearchEngine {
                         engine.frame_stems(corpus, p),
                     )
                 })
+                .collect();
+            engine.sentences = corpus
+                .passages
+                .iter()
+                .map(|p| crate::corpus::text::sentences(&p.text))
                 .collect();
         }
         engine
@@ -444,7 +470,11 @@ impl SearchEngine {
             }
             let weight = |m: &Matched| m.weight(&terms);
             let coverage = weight(&framed) / total_weight.max(f32::MIN_POSITIVE);
-            let sentence = best_sentence_weight(&passage.text, tokens, &credits, &terms)
+            let sentences = match self.sentences.get(id) {
+                Some(cached) => std::borrow::Cow::Borrowed(cached.as_slice()),
+                None => std::borrow::Cow::Owned(crate::corpus::text::sentences(&passage.text)),
+            };
+            let sentence = best_sentence_weight(&sentences, tokens, &credits, &terms)
                 / total_weight.max(f32::MIN_POSITIVE);
             let quantity = if kind == QuestionKind::Quantity && has_quantity(&passage.text) {
                 0.08
@@ -513,13 +543,12 @@ impl SearchEngine {
     /// of the question term it relates to. Bridges paraphrase ("foundation" / "base").
     fn expansions(&self, terms: &[QueryTerm]) -> Vec<(String, usize)> {
         let own: HashSet<&str> = terms.iter().map(|t| t.stem.as_str()).collect();
-        let related = related_words();
         let mut out: Vec<(String, usize)> = Vec::new();
         for (i, t) in terms.iter().enumerate() {
             if matches!(t.status, TermStatus::Unknown { common: false }) {
                 continue;
             }
-            let Some(words) = related.get(t.exact.as_str()) else {
+            let Some(words) = related_words(&t.exact) else {
                 continue;
             };
             for word in words {
@@ -620,13 +649,13 @@ impl Matched {
 
 /// The heaviest sentence of a passage, by the question weight it covers.
 fn best_sentence_weight(
-    text: &str,
+    sentences: &[std::ops::Range<usize>],
     tokens: &[Token],
     credits: &HashMap<&str, (usize, f32)>,
     terms: &[QueryTerm],
 ) -> f32 {
     let mut best = 0.0_f32;
-    for range in crate::corpus::text::sentences(text) {
+    for range in sentences {
         let mut matched = Matched::default();
         for t in tokens
             .iter()
@@ -695,10 +724,28 @@ mod tests {
 
     #[test]
     fn related_words_link_forms_and_synonyms() {
-        let related = related_words();
-        assert!(related["arrival"].contains(&"arrive"));
-        assert!(related["danger"].contains(&"peril"));
-        assert!(!related.contains_key("kollontai"));
+        let related = |w| related_words(w).map(|r| r.collect::<Vec<_>>());
+        assert!(related("arrival").is_some_and(|r| r.contains(&"arrive")));
+        assert!(related("danger").is_some_and(|r| r.contains(&"peril")));
+        assert!(related("kollontai").is_none());
+        assert!(related("aardvark").is_some_and(|r| r == ["anteater"]));
+    }
+
+    #[test]
+    fn word_tables_are_sorted_for_binary_search() {
+        for table in [ENGLISH_WORDS, RELATED_WORDS] {
+            let heads: Vec<&str> = table
+                .lines()
+                .map(|l| l.split(' ').next().unwrap_or(l))
+                .collect();
+            assert!(heads.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+            // Every word is found, first and last included.
+            for head in &heads {
+                assert!(sorted_line(table, head).is_some(), "{head}");
+            }
+        }
+        assert!(sorted_line(ENGLISH_WORDS, "").is_none());
+        assert!(sorted_line(ENGLISH_WORDS, "zzzzzzzz").is_none());
     }
 
     #[test]

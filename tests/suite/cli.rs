@@ -300,3 +300,47 @@ fn large_corpus_index_is_stored_and_reused_until_the_corpus_changes() {
     let corpus = studybot::corpus::Corpus::load(texts.path()).unwrap();
     assert_eq!(hash, corpus.hash, "rebuilt for the changed corpus");
 }
+
+#[test]
+fn large_corpus_parse_is_cached_and_a_damaged_or_stale_cache_is_rebuilt() {
+    let data = tempfile::tempdir().unwrap();
+    let texts = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("corpus/russia-october-1917.txt"),
+        texts.path().join("doc.txt"),
+    )
+    .unwrap();
+    let ask = |question: &str| {
+        run(studybot(data.path())
+            .env("STUDYBOT__CORPUS__DIR", texts.path())
+            .env("STUDYBOT__SEARCH__PERSIST_MIN_BYTES", "1")
+            .args(["ask", "--json", question]))
+    };
+    let (code, first, err) = ask("factory shop committees");
+    assert_eq!(code, 0, "{err}");
+    let cache = data.path().join("corpus.cache");
+    let written = std::fs::read(&cache).unwrap();
+    let (_, second, _) = ask("factory shop committees");
+    assert_eq!(first, second, "same answer from the cached parse");
+    // A damaged cache is not trusted: the corpus is parsed again and the cache rewritten.
+    for damaged in [
+        written[..written.len() / 2].to_vec(),
+        written.iter().map(|b| b ^ 0x55).collect(),
+    ] {
+        std::fs::write(&cache, &damaged).unwrap();
+        let (code, again, err) = ask("factory shop committees");
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(again, first);
+        assert_ne!(std::fs::read(&cache).unwrap(), damaged, "cache rewritten");
+    }
+    // An edited corpus is parsed again, never served from the old cache.
+    std::fs::write(
+        texts.path().join("extra.md"),
+        "# Extra\n\nNew text about walled gardens and their gardeners.\n",
+    )
+    .unwrap();
+    let (code, edited, err) = ask("walled gardens");
+    assert_eq!(code, 0, "{err}");
+    assert!(edited.contains("walled gardens"), "{edited}");
+    assert_ne!(std::fs::read(&cache).unwrap(), written);
+}
