@@ -2,6 +2,7 @@
 //! rendering to Telegram HTML) over a question file, and prints latency percentiles and the
 //! process's peak memory. Benchmark figures are in BENCHMARKS.md.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +37,7 @@ fn proc_status_mb(field: &str) -> Option<f64> {
 }
 
 pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let mut out = String::new();
     let questions: Vec<String> = eval::read_cases(&args.file)?
         .into_iter()
         .map(|c| c.question)
@@ -58,24 +60,27 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     times.sort();
     let total: Duration = times.iter().sum();
-    println!(
+    writeln!(
+        out,
         "load {:.1} ms; {} answers ({} questions x {}), {} bytes of HTML",
         load.as_secs_f64() * 1e3,
         times.len(),
         questions.len(),
         args.reps.max(1),
         bytes
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "answer latency ms: mean {:.3} p50 {:.3} p90 {:.3} p99 {:.3} max {:.3}",
         total.as_secs_f64() * 1e3 / times.len() as f64,
         percentile(&times, 50.0),
         percentile(&times, 90.0),
         percentile(&times, 99.0),
         percentile(&times, 100.0),
-    );
+    )?;
     if let (Some(rss), Some(peak)) = (proc_status_mb("VmRSS:"), proc_status_mb("VmHWM:")) {
-        println!("memory MB: rss {rss:.1} peak {peak:.1}");
+        writeln!(out, "memory MB: rss {rss:.1} peak {peak:.1}")?;
     }
+    super::print(&out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `studybot index`: builds the stored index for the configured corpus, or reopens it when the
 //! corpus is unchanged, and reports how long that took.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -29,6 +30,7 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 }
 
 pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
+    let mut out = String::new();
     let start = Instant::now();
     let (corpus, cache) = Engine::load_corpus(settings).with_context(|| "loading the corpus")?;
     let parsed = start.elapsed().as_secs_f64();
@@ -43,16 +45,18 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
         CacheUse::Reused => "loaded from the parsed-corpus cache",
         CacheUse::Revalidated => "loaded from the parsed-corpus cache (contents checked)",
     };
-    println!(
+    writeln!(
+        out,
         "corpus: {} documents, {passages} passages, {mb:.1} MB; {how} in {parsed:.3} s ({:.1} MB/s)",
         engine.corpus.documents.len(),
         mb / parsed.max(1e-9),
-    );
+    )?;
     if !stored {
-        println!(
+        writeln!(
+        out,
             "index: built in memory in {indexed:.3} s ({:.1} MB/s); the corpus is under search.persist_min_bytes, so nothing is stored",
             mb / indexed.max(1e-9)
-        );
+        )?;
     } else {
         let dir = settings.data_dir.join("index");
         let what = if engine.index_reopened() {
@@ -60,12 +64,13 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
         } else {
             "built"
         };
-        println!(
+        writeln!(
+            out,
             "index: {what} in {indexed:.3} s ({:.1} MB/s) at {} ({:.1} MB on disk)",
             mb / indexed.max(1e-9),
             dir.display(),
             megabytes(dir_bytes(&dir)),
-        );
+        )?;
     }
     let semantic = if engine.semantic() {
         format!(
@@ -80,6 +85,7 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
             settings.search.semantic_max_passages
         )
     };
-    println!("semantic model: {semantic}");
+    writeln!(out, "semantic model: {semantic}")?;
+    super::print(&out)?;
     Ok(ExitCode::SUCCESS)
 }
