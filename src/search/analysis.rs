@@ -351,7 +351,7 @@ pub struct Analyzer {
     stemmer: Stemmer,
     /// Word → stem, remembered: Snowball stemming was most of the time spent tokenising the
     /// candidate passages of every question (see BENCHMARKS.md). Results are unchanged.
-    stems: std::sync::RwLock<std::collections::HashMap<String, String>>,
+    stems: std::sync::RwLock<rustc_hash::FxHashMap<String, String>>,
 }
 
 impl Default for Analyzer {
@@ -371,7 +371,7 @@ impl std::fmt::Debug for Analyzer {
 
 /// Whether a (lowercased) word is a stop word.
 pub fn is_stop_word(word: &str) -> bool {
-    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+    static SET: std::sync::OnceLock<rustc_hash::FxHashSet<&'static str>> =
         std::sync::OnceLock::new();
     SET.get_or_init(|| STOP_WORDS.iter().copied().collect())
         .contains(word)

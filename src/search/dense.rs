@@ -10,7 +10,7 @@
 //! A question takes a few milliseconds. Passages take longer (a whole paragraph each), so
 //! their vectors are computed once per corpus, on all cores, and kept in a cache file.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -65,7 +65,7 @@ struct Layer {
 
 /// all-MiniLM-L6-v2 with its WordPiece vocabulary.
 pub struct MiniLm {
-    vocab: HashMap<&'static str, u32>,
+    vocab: FxHashMap<&'static str, u32>,
     word_scale: Vec<f32>,
     word_values: &'static [u8],
     positions: Vec<f32>,
@@ -165,7 +165,7 @@ impl MiniLm {
                 data.len() - r.at
             )));
         }
-        let vocab: HashMap<&'static str, u32> = vocab
+        let vocab: FxHashMap<&'static str, u32> = vocab
             .lines()
             .enumerate()
             .filter(|(i, _)| *i < VOCAB_ROWS)

@@ -1,7 +1,7 @@
 //! Excerpts: the sentence(s) of a passage that answer the question, with the matched words
 //! located so that each adapter can mark them its own way.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::ops::Range;
 
 use serde::Serialize;
@@ -42,7 +42,7 @@ impl Marked {
 }
 
 /// The stems the question searched for, with their weights.
-pub fn query_stems(terms: &[QueryTerm]) -> HashMap<String, f32> {
+pub fn query_stems(terms: &[QueryTerm]) -> FxHashMap<String, f32> {
     terms
         .iter()
         .filter(|t| !matches!(t.status, TermStatus::Unknown { .. }))
@@ -51,7 +51,7 @@ pub fn query_stems(terms: &[QueryTerm]) -> HashMap<String, f32> {
 }
 
 /// Marks every word of `text` whose stem the question used.
-pub fn mark(analyzer: &Analyzer, text: &str, stems: &HashMap<String, f32>) -> Marked {
+pub fn mark(analyzer: &Analyzer, text: &str, stems: &FxHashMap<String, f32>) -> Marked {
     let highlights = analyzer
         .tokens(text)
         .into_iter()
@@ -68,7 +68,7 @@ pub fn mark(analyzer: &Analyzer, text: &str, stems: &HashMap<String, f32>) -> Ma
 pub fn excerpt(
     analyzer: &Analyzer,
     passage: &str,
-    stems: &HashMap<String, f32>,
+    stems: &FxHashMap<String, f32>,
     kind: QuestionKind,
 ) -> Marked {
     excerpt_analysed(analyzer, passage, &analyzer.tokens(passage), stems, kind)
@@ -79,7 +79,7 @@ pub fn excerpt_analysed(
     analyzer: &Analyzer,
     passage: &str,
     tokens: &[super::analysis::Token],
-    stems: &HashMap<String, f32>,
+    stems: &FxHashMap<String, f32>,
     kind: QuestionKind,
 ) -> Marked {
     let ranges = sentences(passage);
@@ -89,7 +89,7 @@ pub fn excerpt_analysed(
     let scores: Vec<f32> = ranges
         .iter()
         .map(|r| {
-            let mut seen = HashSet::new();
+            let mut seen = FxHashSet::default();
             let mut s = 0.0;
             for t in tokens
                 .iter()
@@ -198,7 +198,7 @@ pub fn trim(marked: Marked, max: usize) -> Marked {
 mod tests {
     use super::*;
 
-    fn stems(words: &[&str]) -> HashMap<String, f32> {
+    fn stems(words: &[&str]) -> FxHashMap<String, f32> {
         let a = Analyzer::default();
         words.iter().map(|w| (a.stem(w), 1.0)).collect()
     }

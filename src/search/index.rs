@@ -2,7 +2,7 @@
 //! directory for large corpora, rebuilt only when the corpus hash changes) and the vocabulary
 //! that query analysis checks words against.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::path::Path;
 
 use tantivy::schema::{
@@ -92,11 +92,11 @@ fn pre_tokenized(tokens: &[Token], stemmed: bool) -> PreTokenizedString {
 #[derive(Debug, Default)]
 pub struct Vocabulary {
     /// Exact (normalised, unstemmed) word → passages containing it.
-    pub words: HashMap<String, u32>,
+    pub words: FxHashMap<String, u32>,
     /// Stem → passages containing it.
-    pub stems: HashMap<String, u32>,
+    pub stems: FxHashMap<String, u32>,
     /// Words grouped by character count, for edit-distance search.
-    by_len: HashMap<usize, Vec<String>>,
+    by_len: FxHashMap<usize, Vec<String>>,
 }
 
 impl Vocabulary {
@@ -322,7 +322,7 @@ fn fill(
         .map(|n| n.get().min(4))
         .unwrap_or(1);
     let mut writer = index.writer_with_num_threads(threads, 64_000_000 * threads)?;
-    let mut title_cache: HashMap<(usize, usize), Vec<Token>> = HashMap::new();
+    let mut title_cache: FxHashMap<(usize, usize), Vec<Token>> = FxHashMap::default();
     for (i, passage) in corpus.passages.iter().enumerate() {
         let tokens = analyzer.tokens(&passage.text);
         let title_tokens = title_cache

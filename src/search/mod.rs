@@ -11,7 +11,7 @@ pub mod dense;
 pub mod excerpt;
 pub mod index;
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::Path;
 
 use tantivy::collector::TopDocs;
@@ -342,7 +342,7 @@ impl SearchEngine {
     pub fn analyse_question(&self, question: &str) -> Vec<QueryTerm> {
         let vocab = &self.index.vocabulary;
         let max_idf = self.idf(0);
-        let mut seen = HashSet::new();
+        let mut seen = FxHashSet::default();
         let mut terms = Vec::new();
         for token in self.analyzer.tokens(question) {
             if !seen.insert(token.exact.clone()) {
@@ -417,7 +417,7 @@ impl SearchEngine {
         // Each stem the ranking looks for, with the question term it stands for and how much
         // finding it counts: fully for the term's own stem, partly for a related word's.
         let expansions = self.expansions(&terms);
-        let mut credits: HashMap<&str, (usize, f32)> = HashMap::new();
+        let mut credits: FxHashMap<&str, (usize, f32)> = FxHashMap::default();
         for (i, t) in terms.iter().enumerate() {
             if !matches!(t.status, TermStatus::Unknown { .. }) {
                 credits.insert(t.stem.as_str(), (i, 1.0));
@@ -453,7 +453,7 @@ impl SearchEngine {
             .fold(f32::MIN_POSITIVE, f32::max);
 
         // Per-candidate features.
-        let mut base: HashMap<usize, (f32, f32)> = HashMap::new(); // id -> (score, coverage)
+        let mut base: FxHashMap<usize, (f32, f32)> = FxHashMap::default(); // id -> (score, coverage)
         for &(id, bm25) in &candidates {
             let Some(passage) = corpus.passages.get(id) else {
                 continue;
@@ -542,7 +542,7 @@ impl SearchEngine {
     /// Stems of words related to the question's words that the corpus uses, each with the index
     /// of the question term it relates to. Bridges paraphrase ("foundation" / "base").
     fn expansions(&self, terms: &[QueryTerm]) -> Vec<(String, usize)> {
-        let own: HashSet<&str> = terms.iter().map(|t| t.stem.as_str()).collect();
+        let own: FxHashSet<&str> = terms.iter().map(|t| t.stem.as_str()).collect();
         let mut out: Vec<(String, usize)> = Vec::new();
         for (i, t) in terms.iter().enumerate() {
             if matches!(t.status, TermStatus::Unknown { common: false }) {
@@ -610,7 +610,7 @@ impl SearchEngine {
         let top: Vec<(f32, DocAddress)> =
             searcher.search(&query, &TopDocs::with_limit(CANDIDATES).order_by_score())?;
         let mut out = Vec::with_capacity(top.len());
-        let mut columns = HashMap::new();
+        let mut columns = FxHashMap::default();
         for (score, addr) in top {
             let column = match columns.entry(addr.segment_ord) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -629,10 +629,10 @@ impl SearchEngine {
 
 /// Question terms found in a text, each with the best credit any of its stems earned.
 #[derive(Debug, Clone, Default)]
-struct Matched(HashMap<usize, f32>);
+struct Matched(FxHashMap<usize, f32>);
 
 impl Matched {
-    fn add(&mut self, credits: &HashMap<&str, (usize, f32)>, stem: &str) {
+    fn add(&mut self, credits: &FxHashMap<&str, (usize, f32)>, stem: &str) {
         if let Some(&(term, credit)) = credits.get(stem) {
             let best = self.0.entry(term).or_insert(0.0);
             *best = best.max(credit);
@@ -651,7 +651,7 @@ impl Matched {
 fn best_sentence_weight(
     sentences: &[std::ops::Range<usize>],
     tokens: &[Token],
-    credits: &HashMap<&str, (usize, f32)>,
+    credits: &FxHashMap<&str, (usize, f32)>,
     terms: &[QueryTerm],
 ) -> f32 {
     let mut best = 0.0_f32;
