@@ -245,10 +245,16 @@ impl std::fmt::Debug for PassageIndex {
 
 impl PassageIndex {
     /// Builds the index in memory.
-    pub fn build_in_ram(corpus: &Corpus, analyzer: &Analyzer) -> Result<PassageIndex> {
+    /// `analysed` holds passages' words already analysed, in passage order (possibly none).
+    pub fn build_in_ram(
+        corpus: &Corpus,
+        analyzer: &Analyzer,
+        analysed: &[(Vec<Token>, Vec<String>)],
+    ) -> Result<PassageIndex> {
         let (schema, fields) = schema();
         let index = Index::create_in_ram(schema);
-        fill(&index, &fields, corpus, analyzer, &mut |_| {})?;
+        // Small corpora: one indexing thread with a small arena starts faster than several.
+        fill(&index, &fields, corpus, analyzer, analysed, 1, &mut |_| {})?;
         Self::finish(index, fields, false)
     }
 
@@ -257,6 +263,7 @@ impl PassageIndex {
     pub fn open_or_build(
         corpus: &Corpus,
         analyzer: &Analyzer,
+        analysed: &[(Vec<Token>, Vec<String>)],
         dir: &Path,
         progress: &mut dyn FnMut(usize),
     ) -> Result<PassageIndex> {
@@ -276,7 +283,12 @@ impl PassageIndex {
         }
         std::fs::create_dir_all(dir).map_err(io_err("creating the index folder"))?;
         let index = Index::create_in_dir(dir, schema)?;
-        fill(&index, &fields, corpus, analyzer, progress)?;
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get().min(4))
+            .unwrap_or(1);
+        fill(
+            &index, &fields, corpus, analyzer, analysed, threads, progress,
+        )?;
         // Written last: an interrupted build leaves no hash and is rebuilt next time.
         std::fs::write(&hash_path, &corpus.hash).map_err(io_err("writing the index hash"))?;
         Self::finish(index, fields, false)
@@ -315,23 +327,30 @@ fn fill(
     fields: &Fields,
     corpus: &Corpus,
     analyzer: &Analyzer,
+    analysed: &[(Vec<Token>, Vec<String>)],
+    threads: usize,
     progress: &mut dyn FnMut(usize),
 ) -> Result<()> {
     register_tokenizer(index);
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get().min(4))
-        .unwrap_or(1);
-    let mut writer = index.writer_with_num_threads(threads, 64_000_000 * threads)?;
+    let arena = if threads == 1 { 20_000_000 } else { 64_000_000 };
+    let mut writer = index.writer_with_num_threads(threads, arena * threads)?;
     let mut title_cache: FxHashMap<(usize, usize), Vec<Token>> = FxHashMap::default();
     for (i, passage) in corpus.passages.iter().enumerate() {
-        let tokens = analyzer.tokens(&passage.text);
+        let fresh;
+        let tokens = match analysed.get(i) {
+            Some((tokens, _)) => tokens,
+            None => {
+                fresh = analyzer.tokens(&passage.text);
+                &fresh
+            }
+        };
         let title_tokens = title_cache
             .entry((passage.doc, passage.section))
             .or_insert_with(|| analyzer.tokens(&corpus.section_of(passage).title));
         let mut doc = TantivyDocument::default();
         doc.add_u64(fields.id, passage.id as u64);
-        doc.add_pre_tokenized_text(fields.body, pre_tokenized(&tokens, true));
-        doc.add_pre_tokenized_text(fields.exact, pre_tokenized(&tokens, false));
+        doc.add_pre_tokenized_text(fields.body, pre_tokenized(tokens, true));
+        doc.add_pre_tokenized_text(fields.exact, pre_tokenized(tokens, false));
         doc.add_pre_tokenized_text(fields.title, pre_tokenized(title_tokens, true));
         if let Some(context) = &passage.context {
             let context_tokens = analyzer.tokens(context);

@@ -179,6 +179,37 @@ pub fn is_english_word(word: &str) -> bool {
         .any(|suffix| word.strip_suffix(suffix).is_some_and(known))
 }
 
+/// Every passage's analysed words and frame stems, for corpora small enough to keep them
+/// (empty otherwise). Indexing and ranking both use them, so they are analysed once.
+fn analyse_passages(analyzer: &Analyzer, corpus: &Corpus) -> Vec<(Vec<Token>, Vec<String>)> {
+    if corpus.passages.len() > MAX_CACHED_PASSAGES {
+        return Vec::new();
+    }
+    corpus
+        .passages
+        .iter()
+        .map(|p| (analyzer.tokens(&p.text), frame_stems(analyzer, corpus, p)))
+        .collect()
+}
+
+/// Stems of what frames a passage without being its text: lead-in, section title, speaker.
+fn frame_stems(
+    analyzer: &Analyzer,
+    corpus: &Corpus,
+    passage: &crate::corpus::Passage,
+) -> Vec<String> {
+    [
+        passage.context.as_deref(),
+        Some(corpus.section_of(passage).title.as_str()),
+        passage.speaker.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .flat_map(|text| analyzer.tokens(text))
+    .map(|t| t.stem)
+    .collect()
+}
+
 /// The search engine over one corpus.
 pub struct SearchEngine {
     analyzer: Analyzer,
@@ -217,8 +248,9 @@ impl SearchEngine {
     /// Indexes `corpus` in memory.
     pub fn in_memory(corpus: &Corpus) -> Result<SearchEngine> {
         let analyzer = Analyzer::default();
-        let index = PassageIndex::build_in_ram(corpus, &analyzer)?;
-        Ok(Self::from_index(analyzer, index, corpus))
+        let analysed = analyse_passages(&analyzer, corpus);
+        let index = PassageIndex::build_in_ram(corpus, &analyzer, &analysed)?;
+        Ok(Self::from_index(analyzer, index, corpus, analysed))
     }
 
     /// Opens the index stored in `dir`, rebuilding it if the corpus changed.
@@ -228,31 +260,27 @@ impl SearchEngine {
         progress: &mut dyn FnMut(usize),
     ) -> Result<SearchEngine> {
         let analyzer = Analyzer::default();
-        let index = PassageIndex::open_or_build(corpus, &analyzer, dir, progress)?;
-        Ok(Self::from_index(analyzer, index, corpus))
+        let analysed = analyse_passages(&analyzer, corpus);
+        let index = PassageIndex::open_or_build(corpus, &analyzer, &analysed, dir, progress)?;
+        Ok(Self::from_index(analyzer, index, corpus, analysed))
     }
 
-    fn from_index(analyzer: Analyzer, index: PassageIndex, corpus: &Corpus) -> SearchEngine {
+    fn from_index(
+        analyzer: Analyzer,
+        index: PassageIndex,
+        corpus: &Corpus,
+        analysed: Vec<(Vec<Token>, Vec<String>)>,
+    ) -> SearchEngine {
         let num_docs = index.reader.searcher().num_docs() as f32;
         let mut engine = SearchEngine {
             analyzer,
             index,
             num_docs,
             vectors: Vec::new(),
-            analysed: Vec::new(),
+            analysed,
             sentences: Vec::new(),
         };
-        if corpus.passages.len() <= MAX_CACHED_PASSAGES {
-            engine.analysed = corpus
-                .passages
-                .iter()
-                .map(|p| {
-                    (
-                        engine.analyzer.tokens(&p.text),
-                        engine.frame_stems(corpus, p),
-                    )
-                })
-                .collect();
+        if !engine.analysed.is_empty() {
             engine.sentences = corpus
                 .passages
                 .iter()
@@ -283,18 +311,6 @@ impl SearchEngine {
     }
 
     /// Stems of what frames a passage without being its text: lead-in, section title, speaker.
-    fn frame_stems(&self, corpus: &Corpus, passage: &crate::corpus::Passage) -> Vec<String> {
-        [
-            passage.context.as_deref(),
-            Some(corpus.section_of(passage).title.as_str()),
-            passage.speaker.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .flat_map(|text| self.analyzer.tokens(text))
-        .map(|t| t.stem)
-        .collect()
-    }
 
     /// A passage's analysed words (and its frame's stems), from the cache when there is one.
     pub fn analysed(
@@ -305,7 +321,10 @@ impl SearchEngine {
         match self.analysed.get(id) {
             Some(cached) => std::borrow::Cow::Borrowed(cached),
             None => std::borrow::Cow::Owned(match corpus.passages.get(id) {
-                Some(p) => (self.analyzer.tokens(&p.text), self.frame_stems(corpus, p)),
+                Some(p) => (
+                    self.analyzer.tokens(&p.text),
+                    frame_stems(&self.analyzer, corpus, p),
+                ),
                 None => (Vec::new(), Vec::new()),
             }),
         }
