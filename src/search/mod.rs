@@ -310,8 +310,6 @@ impl SearchEngine {
         }
     }
 
-    /// Stems of what frames a passage without being its text: lead-in, section title, speaker.
-
     /// A passage's analysed words (and its frame's stems), from the cache when there is one.
     pub fn analysed(
         &self,
