@@ -36,6 +36,9 @@ pub struct App {
     pub flood: FloodGuard,
     /// Global send pace.
     pub pacer: Pacer,
+    /// One permit per core for answering: questions beyond that wait their turn instead of
+    /// each taking a thread (and its buffers) of the blocking pool at once.
+    answering: tokio::sync::Semaphore,
 }
 
 impl App {
@@ -46,6 +49,26 @@ impl App {
             handler,
             flood: FloodGuard::new(flood_burst, flood_refill),
             pacer: Pacer::new(25),
+            answering: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
+        }
+    }
+
+    /// Runs CPU-bound answering (the semantic model takes milliseconds) on the blocking pool,
+    /// at most one job per core at a time. `None` if the job panicked or the app is closing.
+    async fn answer<T: Send + 'static>(
+        self: &Arc<Self>,
+        job: impl FnOnce(&App) -> T + Send + 'static,
+    ) -> Option<T> {
+        let _permit = self.answering.acquire().await.ok()?;
+        let app = self.clone();
+        match tokio::task::spawn_blocking(move || job(&app)).await {
+            Ok(out) => Some(out),
+            Err(e) => {
+                tracing::error!("answering failed: {e}");
+                None
+            }
         }
     }
 
@@ -237,15 +260,11 @@ async fn on_message(bot: Bot, me: Me, msg: Message, app: Arc<App>) -> HandlerRes
             "That's a long message. Please ask a shorter question (under {MAX_MESSAGE_CHARS} characters)."
         )),
         other => {
-            // Answering runs the semantic model (milliseconds of CPU): off the async workers.
-            let (worker, command) = (app.clone(), other.clone());
-            match tokio::task::spawn_blocking(move || worker.handler.command(&command)).await {
-                Ok(Some(reply)) => reply,
-                Ok(None) => Reply::notice("Send /help for the commands."),
-                Err(e) => {
-                    tracing::error!("answering failed: {e}");
-                    Reply::notice("Something went wrong while answering. Please try again.")
-                }
+            let command = other.clone();
+            match app.answer(move |app| app.handler.command(&command)).await {
+                Some(Some(reply)) => reply,
+                Some(None) => Reply::notice("Send /help for the commands."),
+                None => Reply::notice("Something went wrong while answering. Please try again."),
             }
         }
     };
@@ -311,10 +330,9 @@ async fn on_inline_query(bot: Bot, q: InlineQuery, app: Arc<App>) -> HandlerResu
     let query = q.query.trim();
     let mut results: Vec<InlineQueryResult> = Vec::new();
     if !query.is_empty() && query.chars().count() <= MAX_MESSAGE_CHARS {
-        let (worker, question) = (app.clone(), query.to_string());
-        let answer =
-            tokio::task::spawn_blocking(move || worker.handler.engine().ask(&question, 10));
-        if let Ok(Ok(answer)) = answer.await {
+        let question = query.to_string();
+        let answer = app.answer(move |app| app.handler.engine().ask(&question, 10));
+        if let Some(Ok(answer)) = answer.await {
             if answer.answered {
                 for item in &answer.results {
                     let single =
