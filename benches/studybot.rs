@@ -67,6 +67,40 @@ fn answers(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same questions ranked with the semantic model, as the default settings do: passage
+/// vectors are computed (or read from the cache under a temporary data dir) before timing,
+/// and the cold start is the start with those vectors cached.
+fn semantic(c: &mut Criterion) {
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = studybot::config::Settings::default();
+    settings.corpus.dir = root().join("corpus");
+    settings.data_dir = data.path().to_path_buf();
+    let load = || {
+        let corpus = Corpus::load(&settings.corpus.dir).unwrap();
+        Engine::with_corpus(corpus, &settings, &mut |_, _| {}).unwrap()
+    };
+    let handler = Handler::new(Arc::new(load()));
+    assert!(handler.engine().semantic());
+    let questions = questions();
+    let mut group = c.benchmark_group("semantic");
+    group.sample_size(10);
+    group.bench_function("cold_start_cached_vectors_first_answer", |b| {
+        b.iter(|| {
+            let handler = Handler::new(Arc::new(load()));
+            render::reply(&handler.ask(&questions[0]), handler.tag())
+        })
+    });
+    group.throughput(Throughput::Elements(questions.len() as u64));
+    group.bench_function("dev_questions_rendered", |b| {
+        b.iter(|| {
+            for q in &questions {
+                black_box(render::reply(&handler.ask(q), handler.tag()));
+            }
+        })
+    });
+    group.finish();
+}
+
 fn quiz(c: &mut Criterion) {
     let corpus = Corpus::load(&root().join("corpus")).unwrap();
     let all: Vec<&Passage> = corpus.passages.iter().collect();
@@ -80,5 +114,5 @@ fn quiz(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cold_start, answers, quiz);
+criterion_group!(benches, cold_start, answers, semantic, quiz);
 criterion_main!(benches);
