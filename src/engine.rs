@@ -71,12 +71,15 @@ impl Engine {
             SearchEngine::in_memory(&corpus)?
         };
         if settings.search.semantic && total <= settings.search.semantic_max_passages {
-            let vectors = dense::embed_all(
+            match dense::embed_all(
                 &SearchEngine::semantic_inputs(&corpus),
                 Some(&settings.data_dir.join("semantic")),
                 &mut |done| progress(done, total),
-            )?;
-            search.set_passage_vectors(vectors);
+            ) {
+                Ok(vectors) => search.set_passage_vectors(vectors),
+                // Lexical ranking still answers well; a broken model must not stop the bot.
+                Err(e) => tracing::warn!("ranking without the semantic model: {e}"),
+            }
         }
         Ok(Engine {
             corpus,
