@@ -263,15 +263,21 @@ fn invalid_settings_name_the_key() {
     assert!(err.contains("/nonexistent.toml"), "{err}");
 }
 
-#[test]
-fn large_corpus_index_is_stored_and_reused_until_the_corpus_changes() {
-    let data = tempfile::tempdir().unwrap();
+/// A corpus folder of its own holding a copy of the shipped text, for tests that change it.
+fn copied_corpus() -> tempfile::TempDir {
     let texts = tempfile::tempdir().unwrap();
     std::fs::copy(
         root().join("corpus/russia-october-1917.txt"),
         texts.path().join("doc.txt"),
     )
     .unwrap();
+    texts
+}
+
+#[test]
+fn large_corpus_index_is_stored_and_reused_until_the_corpus_changes() {
+    let data = tempfile::tempdir().unwrap();
+    let texts = copied_corpus();
     let ask = |data: &std::path::Path| {
         run(studybot(data)
             .env("STUDYBOT__CORPUS__DIR", texts.path())
@@ -304,12 +310,7 @@ fn large_corpus_index_is_stored_and_reused_until_the_corpus_changes() {
 #[test]
 fn large_corpus_parse_is_cached_and_a_damaged_or_stale_cache_is_rebuilt() {
     let data = tempfile::tempdir().unwrap();
-    let texts = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        root().join("corpus/russia-october-1917.txt"),
-        texts.path().join("doc.txt"),
-    )
-    .unwrap();
+    let texts = copied_corpus();
     let ask = |question: &str| {
         run(studybot(data.path())
             .env("STUDYBOT__CORPUS__DIR", texts.path())
