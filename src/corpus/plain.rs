@@ -3,26 +3,127 @@
 
 use super::text::MONTHS;
 use super::{humanise_stem, ParsedDocument, RawParagraph};
+use rustc_hash::FxHashMap;
 
 /// Longest heading, in words.
 const MAX_HEADING_WORDS: usize = 14;
 /// Longest heading, in characters.
 const MAX_HEADING_CHARS: usize = 120;
+/// How far from a page break (a form feed or page number), in lines, running headers and
+/// footers sit.
+const PAGE_EDGE_LINES: usize = 4;
 
 /// Splits plain text into blocks (paragraphs), each with whether it was a single line.
 fn blocks(text: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     let mut lines: Vec<&str> = Vec::new();
-    for line in text.lines().chain(std::iter::once("")) {
+    for line in without_page_furniture(text)
+        .into_iter()
+        .chain(std::iter::once(""))
+    {
         let line = line.trim();
         if line.is_empty() {
             if !lines.is_empty() {
-                out.push((lines.join(" "), lines.len() == 1));
+                let single = lines.len() == 1;
+                out.push((super::text::collapse_whitespace(&lines.join(" ")), single));
                 lines.clear();
             }
         } else {
             lines.push(line);
         }
+    }
+    out
+}
+
+/// Whether a line is a page number: "12", "- 12 -", "Page 12", "Page 3 of 40", "... [Page 2]".
+fn is_page_number(line: &str) -> bool {
+    let lower = line.trim().to_lowercase();
+    if lower.ends_with(']') && lower.contains("[page ") {
+        return true;
+    }
+    let core = lower.trim_matches(|c: char| c == '-' || c.is_whitespace());
+    let core = core.strip_prefix("page").unwrap_or(core).trim();
+    let core = match core.split_once(" of ") {
+        Some((n, total)) if total.trim().chars().all(|c| c.is_ascii_digit()) => n.trim(),
+        _ => core,
+    };
+    (1..=4).contains(&core.len()) && core.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Whether a line is a table-of-contents entry: a title, a dot leader and a page number.
+fn is_contents_entry(line: &str) -> bool {
+    let Some(rest) = line.trim_end().strip_suffix(|c: char| c.is_ascii_digit()) else {
+        return false;
+    };
+    let rest = rest
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .trim_end();
+    let leader = rest.len() - rest.trim_end_matches(['.', ' ']).len();
+    leader >= 6 && rest.ends_with('.')
+}
+
+/// The text's lines without what paginated text repeats on every page (running headers and
+/// footers, page numbers, form feeds) and without a table of contents. A paragraph that a page
+/// break cut in two is joined again. Text without page numbers or form feeds keeps every line
+/// but contents entries.
+fn without_page_furniture(text: &str) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let marks: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains('\u{c}') || is_page_number(lines[i]))
+        .collect();
+    let key = |line: &str| -> String {
+        let digitless: String = line
+            .trim()
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .collect();
+        super::text::collapse_whitespace(&digitless)
+    };
+    let mut counts: FxHashMap<String, usize> = FxHashMap::default();
+    if marks.len() >= 2 {
+        for line in lines.iter().filter(|l| !l.trim().is_empty()) {
+            *counts.entry(key(line)).or_default() += 1;
+        }
+    }
+    let near_mark = |i: usize| {
+        let at = marks.partition_point(|&m| m + PAGE_EDGE_LINES < i);
+        marks.get(at).is_some_and(|&m| m <= i + PAGE_EDGE_LINES)
+    };
+    let furniture = |i: usize| -> bool {
+        let line = lines[i];
+        if is_contents_entry(line) {
+            return true;
+        }
+        if marks.len() < 2 || line.trim().is_empty() {
+            return false;
+        }
+        is_page_number(line) || (near_mark(i) && counts.get(&key(line)).is_some_and(|&n| n >= 3))
+    };
+    let mut out: Vec<&str> = Vec::with_capacity(lines.len());
+    // Blank lines (and removed ones) waiting to be emitted, and whether any was furniture.
+    let mut gap = 0usize;
+    let mut gap_had_furniture = false;
+    for i in 0..lines.len() {
+        let line = lines[i].trim_matches('\u{c}');
+        let removed = furniture(i);
+        if removed || line.trim().is_empty() {
+            gap += 1;
+            gap_had_furniture |= removed || lines[i].contains('\u{c}');
+            continue;
+        }
+        let continues = gap_had_furniture
+            && line.trim_start().starts_with(char::is_lowercase)
+            && out.last().is_some_and(|prev: &&str| {
+                !prev
+                    .trim_end()
+                    .ends_with(['.', '!', '?', ':', '"', '”', ')'])
+            });
+        if !continues {
+            out.extend(std::iter::repeat_n("", gap.min(1)));
+        }
+        gap = 0;
+        gap_had_furniture = false;
+        out.push(line);
     }
     out
 }
@@ -156,6 +257,72 @@ mod tests {
         let titles: Vec<_> = doc.sections.iter().map(|s| s.0.as_str()).collect();
         assert_eq!(titles, vec!["Introduction", "First part", "Second part"]);
         assert_eq!(doc.sections[1].1[0].text, "Body one. wrapped line.");
+    }
+
+    #[test]
+    fn page_furniture_is_dropped_and_a_paragraph_cut_by_a_page_break_is_joined() {
+        let page = |n: usize, body: &str| {
+            format!(
+                "Field Report        Survey of Wells        May 2020\n\n\n{body}\n\n\nSmith, et al.        Expires June 2020        [Page {n}]\n\u{c}\n"
+            )
+        };
+        let text = [
+            page(1, "1.  Scope\n\n   The survey covered forty wells in the\n   northern district."),
+            page(2, "   Water tables fell in every one of them during\n   the dry season.\n\n2.  Findings\n\n   Most wells recovered by May."),
+            page(3, "   Contents of the annex follow.\n\n   1.  Scope . . . . . . . . . . . . . 1"),
+        ]
+        .concat();
+        let doc = parse(&text, "field-report");
+        let titles: Vec<_> = doc.sections.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(titles, vec!["1. Scope", "2. Findings"]);
+        let paragraphs: Vec<_> = doc
+            .sections
+            .iter()
+            .flat_map(|s| &s.1)
+            .map(|p| p.text.as_str())
+            .collect();
+        assert_eq!(
+            paragraphs,
+            vec![
+                "The survey covered forty wells in the northern district.",
+                "Water tables fell in every one of them during the dry season.",
+                "Most wells recovered by May.",
+                "Contents of the annex follow.",
+            ]
+        );
+    }
+
+    #[test]
+    fn unpaginated_text_keeps_repeated_lines_and_numbers() {
+        let text = "Notes\n\nChorus\n\nOne.\n\nChorus\n\nTwo.\n\nChorus\n\n1917\n\nThree.\n";
+        let doc = parse(text, "notes");
+        let all: Vec<_> = doc
+            .sections
+            .iter()
+            .flat_map(|s| &s.1)
+            .map(|p| p.text.as_str())
+            .collect();
+        assert!(all.contains(&"1917"), "{all:?}");
+        assert_eq!(doc.sections.iter().filter(|s| s.0 == "Chorus").count(), 3);
+    }
+
+    #[test]
+    fn page_numbers_and_contents_entries() {
+        for line in [
+            "12",
+            "- 12 -",
+            "Page 3",
+            "page 3 of 40",
+            "Smith      [Page 2]",
+        ] {
+            assert!(is_page_number(line), "{line}");
+        }
+        for line in ["1917 was the year.", "Page one", "12345"] {
+            assert!(!is_page_number(line), "{line}");
+        }
+        assert!(is_contents_entry("1.  Introduction . . . . . . . . . 3"));
+        assert!(is_contents_entry("Findings ............ 12"));
+        assert!(!is_contents_entry("It rose by 3."));
     }
 
     #[test]
