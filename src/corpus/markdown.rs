@@ -115,6 +115,161 @@ fn strip_block_markers(line: &str) -> Option<String> {
     Some(l.to_string())
 }
 
+/// A line of a block, read for its role.
+enum Entry {
+    /// Running text, or a line continuing the list item above it.
+    Text(String),
+    /// The first line of a list item.
+    Item(String),
+    /// A table row's cells; separator rows are dropped.
+    Row(Vec<String>),
+}
+
+/// Reads one line of a block.
+fn entry(line: &str) -> Entry {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with('|') {
+        let cells: Vec<String> = trimmed
+            .trim_end()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| strip_inline(c.trim()))
+            .collect();
+        return Entry::Row(cells);
+    }
+    let is_item = ["- ", "* ", "+ "].iter().any(|m| trimmed.starts_with(m)) || {
+        let digits = trimmed.chars().take_while(char::is_ascii_digit).count();
+        digits > 0 && (trimmed[digits..].starts_with(". ") || trimmed[digits..].starts_with(") "))
+    };
+    let text = strip_block_markers(line).unwrap_or_default();
+    match is_item {
+        true => Entry::Item(text),
+        false => Entry::Text(text),
+    }
+}
+
+/// Average words per list item from which each item is a passage of its own: items that long
+/// are points in their own right, while shorter ones read as one list.
+const LONG_ITEM_WORDS: usize = 30;
+
+/// Turns one block (lines between blank lines) into paragraphs: running text and short lists
+/// stay one paragraph; long list items become one paragraph each, labelled with the line that
+/// introduces them; a table too long for one passage becomes one paragraph per row, each cell
+/// labelled with its column's header.
+fn block_paragraphs(block: Vec<Entry>, subheading: &Option<String>) -> Vec<RawParagraph> {
+    let paragraph = |text: String, label: Option<String>| RawParagraph {
+        text: super::text::collapse_whitespace(&strip_inline(&text)),
+        subheading: label,
+    };
+    let mut lead: Vec<String> = Vec::new();
+    let mut items: Vec<String> = Vec::new();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for e in block {
+        match e {
+            Entry::Text(t) => match items.last_mut() {
+                Some(item) => {
+                    item.push(' ');
+                    item.push_str(&t);
+                }
+                None => lead.push(t),
+            },
+            Entry::Item(t) => items.push(t),
+            Entry::Row(cells) => {
+                let separator = cells
+                    .iter()
+                    .all(|c| c.chars().all(|ch| matches!(ch, '-' | ':' | ' ')));
+                if !separator {
+                    rows.push(cells);
+                }
+            }
+        }
+    }
+    let lead_text = lead.join(" ");
+    let mut out = Vec::new();
+    if !rows.is_empty() {
+        if !lead_text.trim().is_empty() {
+            out.push(paragraph(lead_text.clone(), subheading.clone()));
+        }
+        out.extend(table_paragraphs(rows, subheading));
+        return out.into_iter().filter(|p| !p.text.is_empty()).collect();
+    }
+    let item_words: usize = items.iter().map(|i| super::text::word_count(i)).sum();
+    if items.len() >= 2 && item_words >= LONG_ITEM_WORDS * items.len() {
+        let label = match lead_text.trim() {
+            "" => subheading.clone(),
+            lead => {
+                let lead = super::text::collapse_whitespace(&strip_inline(lead));
+                out.push(paragraph(lead.clone(), subheading.clone()));
+                Some(lead)
+            }
+        };
+        out.extend(items.into_iter().map(|i| paragraph(i, label.clone())));
+    } else {
+        let mut parts = Vec::new();
+        if !lead_text.trim().is_empty() {
+            parts.push(lead_text);
+        }
+        if !items.is_empty() {
+            parts.push(items.join(" ; "));
+        }
+        out.push(paragraph(parts.join(" "), subheading.clone()));
+    }
+    out.into_iter().filter(|p| !p.text.is_empty()).collect()
+}
+
+/// A table's paragraphs: one for a table short enough to be one passage, otherwise one per row.
+fn table_paragraphs(rows: Vec<Vec<String>>, subheading: &Option<String>) -> Vec<RawParagraph> {
+    let words: usize = rows
+        .iter()
+        .flatten()
+        .map(|c| super::text::word_count(c))
+        .sum();
+    if words <= super::MAX_PASSAGE_WORDS {
+        let text = rows
+            .iter()
+            .map(|r| r.join(" — "))
+            .collect::<Vec<_>>()
+            .join(" ; ");
+        return vec![RawParagraph {
+            text: super::text::collapse_whitespace(&text),
+            subheading: subheading.clone(),
+        }];
+    }
+    let header = rows.first().cloned().unwrap_or_default();
+    let mut label = subheading.clone();
+    let mut out = Vec::new();
+    for row in rows.iter().skip(1) {
+        let Some((first, rest)) = row.split_first() else {
+            continue;
+        };
+        if rest.iter().all(|c| c.is_empty()) {
+            // A row that only names a group labels the rows under it.
+            if !first.is_empty() {
+                label = Some(first.clone());
+            }
+            continue;
+        }
+        let cells: Vec<String> = rest
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_empty())
+            .map(|(i, c)| match header.get(i + 1).filter(|h| !h.is_empty()) {
+                Some(h) => format!("{h}: {c}"),
+                None => c.clone(),
+            })
+            .collect();
+        let text = match first.is_empty() {
+            true => cells.join(" — "),
+            false => format!("{first} — {}", cells.join(" — ")),
+        };
+        out.push(RawParagraph {
+            text: super::text::collapse_whitespace(&text),
+            subheading: label.clone(),
+        });
+    }
+    out
+}
+
 /// Parses a Markdown document.
 pub fn parse(text: &str, file_stem: &str) -> ParsedDocument {
     let mut body = text;
@@ -163,26 +318,19 @@ pub fn parse(text: &str, file_stem: &str) -> ParsedDocument {
     };
     let mut current: Option<(String, Vec<RawParagraph>)> = None;
     let mut subheading: Option<String> = None;
-    let mut block: Vec<String> = Vec::new();
+    let mut block: Vec<Entry> = Vec::new();
     let mut skipped_title = title_from_h1.is_none();
 
-    let flush = |block: &mut Vec<String>,
+    let flush = |block: &mut Vec<Entry>,
                  current: &mut Option<(String, Vec<RawParagraph>)>,
                  subheading: &Option<String>| {
-        if block.is_empty() {
+        let paragraphs = block_paragraphs(std::mem::take(block), subheading);
+        if paragraphs.is_empty() {
             return;
         }
-        let text = strip_inline(&block.join(" "));
-        block.clear();
-        if text.is_empty() {
-            return;
-        }
-        let (_, paragraphs) =
+        let (_, section) =
             current.get_or_insert_with(|| (super::INTRODUCTION.to_string(), Vec::new()));
-        paragraphs.push(RawParagraph {
-            text,
-            subheading: subheading.clone(),
-        });
+        section.extend(paragraphs);
     };
 
     for line in &lines {
@@ -204,16 +352,7 @@ pub fn parse(text: &str, file_stem: &str) -> ParsedDocument {
                 }
             }
             Line::Blank => flush(&mut block, &mut current, &subheading),
-            Line::Text(t) => {
-                let is_item = ["- ", "* ", "+ "].iter().any(|m| t.starts_with(m));
-                if is_item && !block.is_empty() {
-                    // Each list item is a line of its own paragraph; keep them in one block.
-                    block.push(String::from(";"));
-                }
-                if let Some(text) = strip_block_markers(t) {
-                    block.push(text);
-                }
-            }
+            Line::Text(t) => block.push(entry(t)),
         }
     }
     flush(&mut block, &mut current, &subheading);
@@ -247,6 +386,55 @@ mod tests {
         let doc = parse(md, "my_notes");
         assert_eq!(doc.title, "My notes");
         assert_eq!(doc.sections.len(), 2);
+    }
+
+    #[test]
+    fn long_list_items_are_paragraphs_labelled_by_their_lead_in() {
+        let long = "word ".repeat(LONG_ITEM_WORDS);
+        let md = format!("## Team\n\nPeople to meet:\n* Your manager. {long}\n  continued here.\n* Your buddy. {long}\n\nAfter.\n");
+        let doc = parse(&md, "x");
+        let paragraphs = &doc.sections[0].1;
+        let texts: Vec<_> = paragraphs.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts.len(), 4, "{texts:?}");
+        assert_eq!(texts[0], "People to meet:");
+        assert!(
+            texts[1].starts_with("Your manager. word") && texts[1].ends_with("continued here.")
+        );
+        assert!(texts[2].starts_with("Your buddy."));
+        assert_eq!(paragraphs[1].subheading.as_deref(), Some("People to meet:"));
+        assert_eq!(paragraphs[3].subheading, None);
+    }
+
+    #[test]
+    fn a_long_table_becomes_one_paragraph_per_row_with_headers() {
+        let cell = "word ".repeat(60);
+        let md = format!(
+            "## Levels\n\n| Category | Junior (L1) | Senior (L3) |\n| --- | --- | --- |\n| **Skill** | | |\n| *Scope* | Small fixes {cell} | Whole systems {cell} |\n| Judgment | Asks first {cell} | Decides {cell} |\n"
+        );
+        let doc = parse(&md, "x");
+        let paragraphs = &doc.sections[0].1;
+        assert_eq!(paragraphs.len(), 2);
+        assert!(paragraphs[0]
+            .text
+            .starts_with("Scope — Junior (L1): Small fixes word"));
+        assert!(paragraphs[0].text.contains("— Senior (L3): Whole systems"));
+        assert_eq!(paragraphs[0].subheading.as_deref(), Some("Skill"));
+        assert!(paragraphs[1]
+            .text
+            .starts_with("Judgment — Junior (L1): Asks first"));
+    }
+
+    #[test]
+    fn a_short_table_stays_one_paragraph() {
+        let doc = parse(
+            "## Fees\n\n| Plan | Cost |\n|---|---|\n| Solo | $5 |\n| Team | $20 |\n",
+            "x",
+        );
+        assert_eq!(doc.sections[0].1.len(), 1);
+        assert_eq!(
+            doc.sections[0].1[0].text,
+            "Plan — Cost ; Solo — $5 ; Team — $20"
+        );
     }
 
     #[test]
