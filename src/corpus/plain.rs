@@ -103,12 +103,12 @@ fn without_page_furniture(text: &str) -> Vec<&str> {
     // Blank lines (and removed ones) waiting to be emitted, and whether any was furniture.
     let mut gap = 0usize;
     let mut gap_had_furniture = false;
-    for i in 0..lines.len() {
-        let line = lines[i].trim_matches('\u{c}');
+    for (i, raw) in lines.iter().enumerate() {
+        let line = raw.trim_matches('\u{c}');
         let removed = furniture(i);
         if removed || line.trim().is_empty() {
             gap += 1;
-            gap_had_furniture |= removed || lines[i].contains('\u{c}');
+            gap_had_furniture |= removed || raw.contains('\u{c}');
             continue;
         }
         let continues = gap_had_furniture
