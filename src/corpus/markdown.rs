@@ -115,6 +115,44 @@ fn strip_block_markers(line: &str) -> Option<String> {
     Some(l.to_string())
 }
 
+/// The heading level a setext underline gives the line above it: 1 for "===", 2 for "---".
+fn setext_level(line: &str) -> Option<usize> {
+    let t = line.trim();
+    if t.len() >= 3 && t.chars().all(|c| c == '=') {
+        Some(1)
+    } else if t.len() >= 3 && t.chars().all(|c| c == '-') {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// Whether a line opens a list item ("- ", "* ", "+ ", "1. ", "1) ").
+fn is_list_item(line: &str) -> bool {
+    let trimmed = line.trim_start();
+    ["- ", "* ", "+ "].iter().any(|m| trimmed.starts_with(m)) || {
+        let digits = trimmed.chars().take_while(char::is_ascii_digit).count();
+        digits > 0 && (trimmed[digits..].starts_with(". ") || trimmed[digits..].starts_with(") "))
+    }
+}
+
+/// Longest bold line, in words, read as a label rather than as emphasis.
+const MAX_LABEL_WORDS: usize = 12;
+
+/// The text of a line that is wholly bold ("**Vacation**", "__Pay__"), if short enough to be a
+/// label.
+fn bold_label(line: &str) -> Option<String> {
+    let t = line.trim();
+    let inner = ["**", "__"]
+        .iter()
+        .find_map(|m| t.strip_prefix(m)?.strip_suffix(m))?;
+    let words = inner.split_whitespace().count();
+    let label = strip_inline(inner);
+    let label = label.trim_end_matches(':').trim().to_string();
+    (!inner.contains("**") && (1..=MAX_LABEL_WORDS).contains(&words) && !label.is_empty())
+        .then_some(label)
+}
+
 /// A line of a block, read for its role.
 enum Entry {
     /// Running text, or a line continuing the list item above it.
@@ -137,10 +175,7 @@ fn entry(line: &str) -> Entry {
             .collect();
         return Entry::Row(cells);
     }
-    let is_item = ["- ", "* ", "+ "].iter().any(|m| trimmed.starts_with(m)) || {
-        let digits = trimmed.chars().take_while(char::is_ascii_digit).count();
-        digits > 0 && (trimmed[digits..].starts_with(". ") || trimmed[digits..].starts_with(") "))
-    };
+    let is_item = is_list_item(trimmed);
     let text = strip_block_markers(line).unwrap_or_default();
     match is_item {
         true => Entry::Item(text),
@@ -287,15 +322,39 @@ pub fn parse(text: &str, file_stem: &str) -> ParsedDocument {
                 out.push(Line::Blank);
                 continue;
             }
-            out.push(if in_fence {
-                if line.trim().is_empty() {
-                    Line::Blank
-                } else {
-                    Line::Text(line.trim())
+            if in_fence {
+                out.push(match line.trim() {
+                    "" => Line::Blank,
+                    text => Line::Text(text),
+                });
+                continue;
+            }
+            // A single line of text underlined with "===" or "---" is a heading (setext).
+            if let Some(level) = setext_level(line) {
+                let single_text_line = matches!(out.last(), Some(Line::Text(t)) if !is_list_item(t))
+                    && matches!(
+                        out.len().checked_sub(2).map(|i| &out[i]),
+                        None | Some(Line::Blank | Line::Heading(..))
+                    );
+                if single_text_line {
+                    if let Some(Line::Text(t)) = out.pop() {
+                        out.push(Line::Heading(level, strip_inline(t)));
+                    }
+                    continue;
                 }
-            } else {
-                classify(line)
-            });
+            }
+            let line = classify(line);
+            // A paragraph that is one short bold line labels what follows, like a heading.
+            let line = match line {
+                Line::Text(t) if matches!(out.last(), None | Some(Line::Blank)) => {
+                    match bold_label(t) {
+                        Some(label) => Line::Heading(3, label),
+                        None => Line::Text(t),
+                    }
+                }
+                other => other,
+            };
+            out.push(line);
         }
         out
     };
@@ -435,6 +494,20 @@ mod tests {
             doc.sections[0].1[0].text,
             "Plan — Cost ; Solo — $5 ; Team — $20"
         );
+    }
+
+    #[test]
+    fn setext_headings_and_bold_labels() {
+        let md = "Guide\n=====\n\nIntro text.\n\nPay\n---\n\n**Bonuses**\n\nPaid yearly.\n\n- item\n---\n\nA **bold** word.\n";
+        let doc = parse(md, "x");
+        let titles: Vec<_> = doc.sections.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(doc.title, "Guide");
+        assert_eq!(titles, vec!["Introduction", "Pay"]);
+        let pay = &doc.sections[1].1;
+        assert_eq!(pay[0].text, "Paid yearly.");
+        assert_eq!(pay[0].subheading.as_deref(), Some("Bonuses"));
+        assert_eq!(pay[1].text, "item");
+        assert_eq!(pay[2].text, "A bold word.");
     }
 
     #[test]

@@ -22,6 +22,14 @@ fn blocks(text: &str) -> Vec<(String, bool)> {
         .chain(std::iter::once(""))
     {
         let line = line.trim();
+        // "Heading" over a line of "=" or "-" is a heading: drop the underline.
+        let underline =
+            line.len() >= 3 && (line.chars().all(|c| c == '=') || line.chars().all(|c| c == '-'));
+        if underline && lines.len() == 1 {
+            out.push((super::text::collapse_whitespace(lines[0]), true));
+            lines.clear();
+            continue;
+        }
         if line.is_empty() {
             if !lines.is_empty() {
                 let single = lines.len() == 1;
@@ -323,6 +331,17 @@ mod tests {
         assert!(is_contents_entry("1.  Introduction . . . . . . . . . 3"));
         assert!(is_contents_entry("Findings ............ 12"));
         assert!(!is_contents_entry("It rose by 3."));
+    }
+
+    #[test]
+    fn underlined_headings() {
+        let doc = parse(
+            "Report\n\nSummary\n=======\n\nAll well.\n\nDetails\n-------\nMore.\n",
+            "r",
+        );
+        let titles: Vec<_> = doc.sections.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(titles, vec!["Summary", "Details"]);
+        assert_eq!(doc.sections[1].1[0].text, "More.");
     }
 
     #[test]
