@@ -26,19 +26,34 @@ fn blocks(text: &str) -> Vec<(String, bool)> {
         let underline =
             line.len() >= 3 && (line.chars().all(|c| c == '=') || line.chars().all(|c| c == '-'));
         if underline && lines.len() == 1 {
-            out.push((super::text::collapse_whitespace(lines[0]), true));
+            out.push((squeeze_spaces(lines[0]), true));
             lines.clear();
             continue;
         }
         if line.is_empty() {
             if !lines.is_empty() {
                 let single = lines.len() == 1;
-                out.push((super::text::collapse_whitespace(&lines.join(" ")), single));
+                out.push((squeeze_spaces(&lines.join(" ")), single));
                 lines.clear();
             }
         } else {
             lines.push(line);
         }
+    }
+    out
+}
+
+/// Collapses runs of spaces and tabs (a fixed-width layout's alignment) into one space; other
+/// characters, non-breaking spaces included, are kept as the text has them.
+fn squeeze_spaces(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_run = false;
+    for c in text.chars() {
+        let space = c == ' ' || c == '\t';
+        if !(space && in_run) {
+            out.push(if space { ' ' } else { c });
+        }
+        in_run = space;
     }
     out
 }
@@ -331,6 +346,12 @@ mod tests {
         assert!(is_contents_entry("1.  Introduction . . . . . . . . . 3"));
         assert!(is_contents_entry("Findings ............ 12"));
         assert!(!is_contents_entry("It rose by 3."));
+    }
+
+    #[test]
+    fn layout_spaces_collapse_but_non_breaking_spaces_stay() {
+        assert_eq!(squeeze_spaces("1.  Scope\t of  it"), "1. Scope of it");
+        assert_eq!(squeeze_spaces("a -\u{a0}b"), "a -\u{a0}b");
     }
 
     #[test]
