@@ -235,6 +235,12 @@ const SEMANTIC_WEIGHT: f32 = 2.5;
 const CONFIDENCE_DEPTH: usize = 9;
 /// Passages the question is semantically closest to join the lexical candidates.
 const SEMANTIC_CANDIDATES: usize = 10;
+/// What a passage in a list of references keeps of its score.
+const REFERENCE_LIST_WEIGHT: f32 = 0.5;
+/// How much the best passage's semantic closeness to the question moves confidence...
+const SEMANTIC_CONFIDENCE_WEIGHT: f32 = 0.5;
+/// ...above or below this cosine, the closeness of a typical answerable question.
+const SEMANTIC_CONFIDENCE_BASE: f32 = 0.35;
 
 impl std::fmt::Debug for SearchEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -386,8 +392,11 @@ impl SearchEngine {
                 }
             } else {
                 // Numbers are not names: "never mentions 1921" would read oddly and mislead.
+                // Nor are two-letter abbreviations ("os", "eu"): a text often spells out what
+                // they stand for, so they are weak evidence that it never covers the question.
                 let common = is_english_word(&token.exact)
-                    || token.exact.chars().any(|c| c.is_ascii_digit());
+                    || token.exact.chars().any(|c| c.is_ascii_digit())
+                    || token.exact.chars().count() <= 2;
                 QueryTerm {
                     idf: max_idf,
                     exact: token.exact,
@@ -450,6 +459,7 @@ impl SearchEngine {
         };
         // Passages the question is semantically close to join the candidates even when they
         // share no word with it.
+        let mut best_similarity = None;
         if let Some(q) = &query_vector {
             let mut by_sim: Vec<(usize, f32)> = self
                 .vectors
@@ -458,6 +468,7 @@ impl SearchEngine {
                 .map(|(i, v)| (i, dense::cosine(q, v)))
                 .collect();
             by_sim.sort_by(|a, b| b.1.total_cmp(&a.1));
+            best_similarity = by_sim.first().map(|b| b.1);
             for (id, _) in by_sim.into_iter().take(SEMANTIC_CANDIDATES) {
                 if !candidates.iter().any(|c| c.0 == id) {
                     candidates.push((id, 0.0));
@@ -504,6 +515,13 @@ impl SearchEngine {
                 + 0.2 * sentence
                 + quantity
                 + SEMANTIC_WEIGHT * sim;
+            // A bibliography entry shares the words of the prose that cites it without
+            // answering anything.
+            let score = if is_reference_list(&corpus.section_of(passage).title) {
+                score * REFERENCE_LIST_WEIGHT
+            } else {
+                score
+            };
             base.insert(id, (score, coverage));
         }
         // Neighbours: a point is often developed over adjacent paragraphs.
@@ -547,6 +565,15 @@ impl SearchEngine {
             confidence * 0.5
         } else {
             confidence
+        };
+        // A question worded unlike the text covers few of its words, yet the model may find a
+        // passage that means what it asks: closeness above the usual level raises confidence,
+        // closeness below it lowers it.
+        let confidence = match best_similarity {
+            Some(sim) => (confidence
+                + SEMANTIC_CONFIDENCE_WEIGHT * (sim - SEMANTIC_CONFIDENCE_BASE))
+                .clamp(0.0, 1.0),
+            None => confidence,
         };
         Ok(Ranking {
             hits,
@@ -685,6 +712,17 @@ fn best_sentence_weight(
     best
 }
 
+/// Whether a section title names a list of references ("8. Informative References",
+/// "Bibliography", "Works cited").
+fn is_reference_list(title: &str) -> bool {
+    let lower = title.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphabetic()).collect();
+    words
+        .iter()
+        .any(|w| matches!(*w, "references" | "bibliography"))
+        || words.windows(2).any(|w| w == ["works", "cited"])
+}
+
 const NUMBER_WORDS: &[&str] = &[
     "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
     "twelve", "twenty", "thirty", "forty", "fifty", "hundred", "thousand", "million", "dozen",
@@ -729,6 +767,25 @@ pub fn question_kind(question: &str) -> QuestionKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reference_lists_are_told_by_their_section_title() {
+        for title in [
+            "8. Informative References",
+            "References",
+            "Bibliography",
+            "Works Cited",
+        ] {
+            assert!(is_reference_list(title), "{title}");
+        }
+        for title in [
+            "Introduction",
+            "3.2. Referencing the sources",
+            "Preferences",
+        ] {
+            assert!(!is_reference_list(title), "{title}");
+        }
+    }
 
     #[test]
     fn question_kinds() {

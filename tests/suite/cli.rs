@@ -165,6 +165,63 @@ fn any_corpus_folder_works_markdown_and_plain_text() {
     assert!(toc.contains("§2   Pruning (1 paragraph)"));
 }
 
+/// A paginated report: running headers and footers, page numbers, form feeds and a contents
+/// list are not text, a paragraph cut by a page break is one passage, and the reference list
+/// does not outrank the prose that cites it.
+#[test]
+fn a_paginated_report_reads_as_its_sections_and_prose() {
+    let data = tempfile::tempdir().unwrap();
+    let report = |args: &[&str]| {
+        let (code, out, err) = run(studybot(data.path())
+            .env("STUDYBOT__CORPUS__DIR", fixture("report"))
+            .env("STUDYBOT__SEARCH__SEMANTIC", "false")
+            .args(args));
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let toc = report(&["sections"]);
+    let titles: Vec<&str> = toc.lines().filter(|l| l.contains('§')).collect();
+    assert_eq!(titles.len(), 6, "{toc}");
+    for title in [
+        "1. Scope",
+        "2. Findings",
+        "3. Recommendations",
+        "4. References",
+    ] {
+        assert!(toc.contains(title), "{toc}");
+    }
+    assert!(
+        !toc.contains("Internal Report") && !toc.contains("Page"),
+        "{toc}"
+    );
+
+    let v: Value = serde_json::from_str(&report(&[
+        "ask",
+        "--json",
+        "which wells were left out of the survey?",
+    ]))
+    .unwrap();
+    let first = &v["results"][0];
+    assert_eq!(first["section_title"], "1. Scope");
+    let text = first["text"].as_str().unwrap();
+    assert!(
+        text.contains("at least one, and the deepest boreholes were left out"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("[Page") && !text.contains("Internal Report"),
+        "{text}"
+    );
+
+    let v: Value = serde_json::from_str(&report(&[
+        "ask",
+        "--json",
+        "quarry pumping and falling water tables",
+    ]))
+    .unwrap();
+    assert_eq!(v["results"][0]["section_title"], "2. Findings");
+}
+
 #[test]
 fn empty_and_blank_questions_are_refused_clearly() {
     let data = tempfile::tempdir().unwrap();
