@@ -228,7 +228,11 @@ fn block_paragraphs(block: Vec<Entry>, subheading: &Option<String>) -> Vec<RawPa
         out.extend(table_paragraphs(rows, subheading));
         return out.into_iter().filter(|p| !p.text.is_empty()).collect();
     }
-    let item_words: usize = items.iter().map(|i| super::text::word_count(i)).sum();
+    // Counted on the visible text: a link's address is not words.
+    let item_words: usize = items
+        .iter()
+        .map(|i| super::text::word_count(&strip_inline(i)))
+        .sum();
     if items.len() >= 2 && item_words >= LONG_ITEM_WORDS * items.len() {
         let label = match lead_text.trim() {
             "" => subheading.clone(),

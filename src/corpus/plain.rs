@@ -60,6 +60,10 @@ fn squeeze_spaces(text: &str) -> String {
 
 /// Whether a line is a page number: "12", "- 12 -", "Page 12", "Page 3 of 40", "... [Page 2]".
 fn is_page_number(line: &str) -> bool {
+    // Most lines have no digit, or are too long to be a page number: decide those cheaply.
+    if line.len() > 200 || !line.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
+    }
     let lower = line.trim().to_lowercase();
     if lower.ends_with(']') && lower.contains("[page ") {
         return true;
