@@ -138,3 +138,62 @@ fn markdown_fixture_parses_into_its_sections() {
     assert_eq!(shed.context.as_deref(), Some("The tool shed"));
     assert_eq!((shed.section, shed.paragraph), (3, 2));
 }
+
+/// Layout fragments that sit at the edges of the Markdown and plain-text rules (lone markers,
+/// empty tables, bare underlines, page marks with nothing between them, multi-byte text next
+/// to markers) parse without a panic, in every pairing, and every passage has text.
+#[test]
+fn odd_layouts_never_panic_and_leave_no_empty_passage() {
+    let fragments = [
+        "",
+        "\n",
+        "#",
+        "# ",
+        "##  ##",
+        "===",
+        "---",
+        "***",
+        "**",
+        "****",
+        "** **",
+        "__x__",
+        "|",
+        "||",
+        "| |",
+        "|---|",
+        "| a |\n|---|",
+        "- ",
+        "* ",
+        "1. ",
+        "1)",
+        "12",
+        "\u{c}",
+        "\u{c}\u{c}",
+        "[Page 3]",
+        "Page 1 of",
+        ". . . . . . 4",
+        "é — ü",
+        "- é",
+        "1. ü",
+        "> | x |",
+        "```",
+        "~~~\n# x",
+        "Title\n=====",
+        "**Label**\ntext",
+        "a\n\n\n\nb",
+        "\u{a0}\u{a0}",
+        "ß\n---",
+    ];
+    let dir = std::path::Path::new("/nonexistent");
+    for a in fragments {
+        for b in fragments {
+            let text = format!("{a}\n{b}\n\n{a}{b}\n");
+            for name in ["x.md", "x.txt"] {
+                let corpus = Corpus::from_texts(dir, &[(dir.join(name), text.clone())]);
+                for p in &corpus.passages {
+                    assert!(!p.text.trim().is_empty(), "{name} {text:?}");
+                }
+            }
+        }
+    }
+}
