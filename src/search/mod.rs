@@ -122,9 +122,23 @@ impl Ranking {
                 _ => names.push((t.position, t.exact.clone())),
             }
         }
+        // Many unknown words, or a long run of them, are no name: the question is in another
+        // language or garbled, and listing its words back would read as nonsense.
+        if names.len() > MAX_MISSING_NAMES
+            || names
+                .iter()
+                .any(|(_, n)| n.split(' ').count() > MAX_NAME_WORDS)
+        {
+            return Vec::new();
+        }
         names.into_iter().map(|(_, n)| n).collect()
     }
 }
+
+/// Most separate names an abstention lists as never mentioned.
+const MAX_MISSING_NAMES: usize = 2;
+/// Most words in one such name ("alexandra kollontai", "new economic policy").
+const MAX_NAME_WORDS: usize = 3;
 
 /// The SCOWL English word list, one word a line, sorted (byte order).
 const ENGLISH_WORDS: &str = include_str!("english-words.txt");

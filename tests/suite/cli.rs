@@ -94,6 +94,18 @@ fn out_of_scope_questions_say_so_and_name_the_missing_term() {
     assert_eq!(code, 0);
     assert!(out.contains("never mentions Holodomor"), "{out}");
     assert!(out.contains("Closest sections:"), "{out}");
+    // A question in another language, or garbled, is not read back as a list of names.
+    for garbled in [
+        "что такое советы рабочих",
+        "wer war Lenin und was wollte er",
+    ] {
+        let (code, out, _) = run(studybot(data.path()).args(["ask", garbled]));
+        assert_eq!(code, 0);
+        assert!(
+            out.starts_with("The text does not seem to cover this.\n"),
+            "{out}"
+        );
+    }
 }
 
 #[test]
