@@ -356,6 +356,19 @@ async fn on_inline_query(bot: Bot, q: InlineQuery, app: Arc<App>) -> HandlerResu
                         .description(description),
                     ));
                 }
+            } else {
+                let (title, description, html) = render::not_covered(&answer);
+                let content = InputMessageContent::Text(
+                    InputMessageContentText::new(html).parse_mode(ParseMode::Html),
+                );
+                results.push(InlineQueryResult::Article(
+                    InlineQueryResultArticle::new(
+                        format!("none-{}", app.handler.tag()),
+                        title,
+                        content,
+                    )
+                    .description(description),
+                ));
             }
         }
     }

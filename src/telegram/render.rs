@@ -161,6 +161,42 @@ fn buttons(rows: &[Vec<Button>], tag: &str) -> Vec<Vec<(String, String)>> {
         .collect()
 }
 
+/// The inline-mode stand-in for an abstention, as (title, description, message HTML): inline
+/// results carry no buttons, so the closest sections are named in the message itself.
+pub fn not_covered(answer: &crate::answer::Answer) -> (String, String, String) {
+    let sections: Vec<String> = answer
+        .closest_sections
+        .iter()
+        .map(|s| format!("§{} {}", s.number, s.title))
+        .collect();
+    let mut h = Html::default();
+    h.text("The text does not seem to cover “")
+        .text(&truncate_chars(&answer.question, 200))
+        .text("”");
+    if answer.never_mentioned.is_empty() {
+        h.text(".");
+    } else {
+        h.text(": it never mentions ")
+            .bold(&quoted_list(&answer.never_mentioned))
+            .text(".");
+    }
+    if !sections.is_empty() {
+        h.text("\nClosest sections: ").text(&sections.join("; "));
+    }
+    let description = match sections.is_empty() {
+        true => "The text does not seem to cover this.".to_string(),
+        false => truncate_chars(&format!("Closest: {}", sections.join("; ")), 200),
+    };
+    ("Not in the text".to_string(), description, h.finish())
+}
+
+fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
 /// Renders a reply as one message.
 pub fn reply(reply: &Reply, tag: &str) -> Message {
     let mut h = Html::default();
@@ -373,6 +409,31 @@ fn render_page(h: &mut Html, page: &Page) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_not_covered_is_escaped_and_names_the_sections() {
+        let answer = crate::answer::Answer {
+            question: "<b>who</b> & why ".repeat(30),
+            answered: false,
+            results: Vec::new(),
+            more: Vec::new(),
+            closest_sections: vec![crate::answer::SectionRef {
+                doc: 0,
+                number: 4,
+                title: "Tools & <tricks>".into(),
+            }],
+            never_mentioned: vec!["rasputin".into()],
+            corrections: Vec::new(),
+            confidence: 0.1,
+        };
+        let (title, description, html) = not_covered(&answer);
+        assert_eq!(title, "Not in the text");
+        assert_eq!(description, "Closest: §4 Tools & <tricks>");
+        assert!(
+            html.starts_with("The text does not seem to cover “&lt;b&gt;who&lt;/b&gt; &amp; why")
+        );
+        assert!(html.contains("…”: it never mentions <b>Rasputin</b>.\nClosest sections: §4 Tools &amp; &lt;tricks&gt;"), "{html}");
+    }
 
     #[test]
     fn escapes_and_counts_visible_characters() {

@@ -307,6 +307,20 @@ fn hostile_text_long_messages_and_inline_mode_stay_within_limits() {
         .contains("§"));
     api.push_update(fake_api::inline_query(503, ""));
     api.wait_for("answerInlineQuery", 2, WAIT);
+    // Out of scope: one result that says so and names the closest sections.
+    api.push_update(fake_api::inline_query(
+        503,
+        "how many people died in the holodomor",
+    ));
+    let inline = api.wait_for("answerInlineQuery", 3, WAIT);
+    let results = inline[2].body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0]["title"], "Not in the text");
+    let text = results[0]["input_message_content"]["message_text"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains("never mentions <b>Holodomor</b>"), "{text}");
+    assert!(text.contains("Closest sections: §"), "{text}");
     assert_no_violations(&api);
 }
 
