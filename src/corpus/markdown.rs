@@ -100,14 +100,8 @@ fn strip_block_markers(line: &str) -> Option<String> {
         }
         return Some(cells.join(" — "));
     }
-    for marker in ["- ", "* ", "+ "] {
-        if let Some(rest) = l.strip_prefix(marker) {
-            return Some(rest.to_string());
-        }
-    }
-    let digits = l.chars().take_while(char::is_ascii_digit).count();
-    if digits > 0 && (l[digits..].starts_with(". ") || l[digits..].starts_with(") ")) {
-        return Some(l[digits + 2..].to_string());
+    if let Some(marker) = list_marker_len(l) {
+        return Some(l[marker..].to_string());
     }
     if l.chars().all(|c| matches!(c, '-' | '*' | '_' | '=' | ' ')) {
         return None; // horizontal rule or setext underline
@@ -127,13 +121,20 @@ fn setext_level(line: &str) -> Option<usize> {
     }
 }
 
-/// Whether a line opens a list item ("- ", "* ", "+ ", "1. ", "1) ").
-fn is_list_item(line: &str) -> bool {
-    let trimmed = line.trim_start();
-    ["- ", "* ", "+ "].iter().any(|m| trimmed.starts_with(m)) || {
-        let digits = trimmed.chars().take_while(char::is_ascii_digit).count();
-        digits > 0 && (trimmed[digits..].starts_with(". ") || trimmed[digits..].starts_with(") "))
+/// The length in bytes of the list-item marker opening `line` ("- ", "* ", "+ ", "1. ", "1) "),
+/// if it has one.
+fn list_marker_len(line: &str) -> Option<usize> {
+    if ["- ", "* ", "+ "].iter().any(|m| line.starts_with(m)) {
+        return Some(2);
     }
+    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+    (digits > 0 && (line[digits..].starts_with(". ") || line[digits..].starts_with(") ")))
+        .then_some(digits + 2)
+}
+
+/// Whether a line opens a list item.
+fn is_list_item(line: &str) -> bool {
+    list_marker_len(line.trim_start()).is_some()
 }
 
 /// Longest bold line, in words, read as a label rather than as emphasis.
@@ -222,9 +223,7 @@ fn block_paragraphs(block: Vec<Entry>, subheading: &Option<String>) -> Vec<RawPa
     let lead_text = lead.join(" ");
     let mut out = Vec::new();
     if !rows.is_empty() {
-        if !lead_text.trim().is_empty() {
-            out.push(paragraph(lead_text.clone(), subheading.clone()));
-        }
+        out.push(paragraph(lead_text, subheading.clone()));
         out.extend(table_paragraphs(rows, subheading));
         return out.into_iter().filter(|p| !p.text.is_empty()).collect();
     }
@@ -234,14 +233,12 @@ fn block_paragraphs(block: Vec<Entry>, subheading: &Option<String>) -> Vec<RawPa
         .map(|i| super::text::word_count(&strip_inline(i)))
         .sum();
     if items.len() >= 2 && item_words >= LONG_ITEM_WORDS * items.len() {
-        let label = match lead_text.trim() {
-            "" => subheading.clone(),
-            lead => {
-                let lead = super::text::collapse_whitespace(&strip_inline(lead));
-                out.push(paragraph(lead.clone(), subheading.clone()));
-                Some(lead)
-            }
+        let lead = paragraph(lead_text, subheading.clone());
+        let label = match lead.text.is_empty() {
+            true => subheading.clone(),
+            false => Some(lead.text.clone()),
         };
+        out.push(lead);
         out.extend(items.into_iter().map(|i| paragraph(i, label.clone())));
     } else {
         let mut parts = Vec::new();

@@ -127,14 +127,15 @@ fn without_page_furniture(text: &str) -> Vec<&str> {
         is_page_number(line) || (near_mark(i) && counts.get(&key(line)).is_some_and(|&n| n >= 3))
     };
     let mut out: Vec<&str> = Vec::with_capacity(lines.len());
-    // Blank lines (and removed ones) waiting to be emitted, and whether any was furniture.
-    let mut gap = 0usize;
+    // Whether blank (or removed) lines precede the next line of text, and whether any of them
+    // was furniture.
+    let mut gap = false;
     let mut gap_had_furniture = false;
     for (i, raw) in lines.iter().enumerate() {
         let line = raw.trim_matches('\u{c}');
         let removed = furniture(i);
         if removed || line.trim().is_empty() {
-            gap += 1;
+            gap = true;
             gap_had_furniture |= removed || raw.contains('\u{c}');
             continue;
         }
@@ -145,10 +146,10 @@ fn without_page_furniture(text: &str) -> Vec<&str> {
                     .trim_end()
                     .ends_with(['.', '!', '?', ':', '"', '”', ')'])
             });
-        if !continues {
-            out.extend(std::iter::repeat_n("", gap.min(1)));
+        if gap && !continues {
+            out.push("");
         }
-        gap = 0;
+        gap = false;
         gap_had_furniture = false;
         out.push(line);
     }

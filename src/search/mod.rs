@@ -137,7 +137,7 @@ impl Ranking {
 
 /// Most separate names an abstention lists as never mentioned.
 const MAX_MISSING_NAMES: usize = 2;
-/// Most words in one such name ("alexandra kollontai", "new economic policy").
+/// Most words in one such name ("alexandra mikhailovna kollontai").
 const MAX_NAME_WORDS: usize = 3;
 
 /// The SCOWL English word list, one word a line, sorted (byte order).
