@@ -253,6 +253,15 @@ pub fn parse(text: &str, file_stem: &str) -> ParsedDocument {
 mod tests {
     use super::*;
 
+    /// Every paragraph's text, in document order.
+    fn paragraph_texts(doc: &ParsedDocument) -> Vec<&str> {
+        doc.sections
+            .iter()
+            .flat_map(|s| &s.1)
+            .map(|p| p.text.as_str())
+            .collect()
+    }
+
     #[test]
     fn heading_rules() {
         assert!(looks_like_heading(
@@ -303,14 +312,8 @@ mod tests {
         let doc = parse(&text, "field-report");
         let titles: Vec<_> = doc.sections.iter().map(|s| s.0.as_str()).collect();
         assert_eq!(titles, vec!["1. Scope", "2. Findings"]);
-        let paragraphs: Vec<_> = doc
-            .sections
-            .iter()
-            .flat_map(|s| &s.1)
-            .map(|p| p.text.as_str())
-            .collect();
         assert_eq!(
-            paragraphs,
+            paragraph_texts(&doc),
             vec![
                 "The survey covered forty wells in the northern district.",
                 "Water tables fell in every one of them during the dry season.",
@@ -324,12 +327,7 @@ mod tests {
     fn unpaginated_text_keeps_repeated_lines_and_numbers() {
         let text = "Notes\n\nChorus\n\nOne.\n\nChorus\n\nTwo.\n\nChorus\n\n1917\n\nThree.\n";
         let doc = parse(text, "notes");
-        let all: Vec<_> = doc
-            .sections
-            .iter()
-            .flat_map(|s| &s.1)
-            .map(|p| p.text.as_str())
-            .collect();
+        let all = paragraph_texts(&doc);
         assert!(all.contains(&"1917"), "{all:?}");
         assert_eq!(doc.sections.iter().filter(|s| s.0 == "Chorus").count(), 3);
     }

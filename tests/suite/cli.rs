@@ -207,13 +207,11 @@ fn a_paginated_report_reads_as_its_sections_and_prose() {
         "{toc}"
     );
 
-    let v: Value = serde_json::from_str(&report(&[
-        "ask",
-        "--json",
-        "which wells were left out of the survey?",
-    ]))
-    .unwrap();
-    let first = &v["results"][0];
+    let best = |question: &str| -> Value {
+        let v: Value = serde_json::from_str(&report(&["ask", "--json", question])).unwrap();
+        v["results"][0].clone()
+    };
+    let first = best("which wells were left out of the survey?");
     assert_eq!(first["section_title"], "1. Scope");
     let text = first["text"].as_str().unwrap();
     assert!(
@@ -225,13 +223,10 @@ fn a_paginated_report_reads_as_its_sections_and_prose() {
         "{text}"
     );
 
-    let v: Value = serde_json::from_str(&report(&[
-        "ask",
-        "--json",
-        "quarry pumping and falling water tables",
-    ]))
-    .unwrap();
-    assert_eq!(v["results"][0]["section_title"], "2. Findings");
+    assert_eq!(
+        best("quarry pumping and falling water tables")["section_title"],
+        "2. Findings"
+    );
 }
 
 #[test]
