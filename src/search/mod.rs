@@ -381,7 +381,16 @@ impl SearchEngine {
         let max_idf = self.idf(0);
         let mut seen = FxHashSet::default();
         let mut terms = Vec::new();
-        for token in self.analyzer.tokens(question) {
+        let tokens = self.analyzer.tokens(question);
+        let capitalised = |t: &Token| {
+            let word = question.get(t.start..t.end).unwrap_or("");
+            word.chars().count() > 1 && word.chars().next().is_some_and(char::is_uppercase)
+        };
+        // A question that capitalises a word after its first shows where its names are: its
+        // lowercase words are not names, even when no word list knows them ("und", "wollte").
+        let opening = question.find(char::is_alphanumeric).unwrap_or(0);
+        let cased = tokens.iter().any(|t| t.start > opening && capitalised(t));
+        for token in tokens {
             if !seen.insert(token.exact.clone()) {
                 continue;
             }
@@ -410,7 +419,8 @@ impl SearchEngine {
                 // they stand for, so they are weak evidence that it never covers the question.
                 let common = is_english_word(&token.exact)
                     || token.exact.chars().any(|c| c.is_ascii_digit())
-                    || token.exact.chars().count() <= 2;
+                    || token.exact.chars().count() <= 2
+                    || (cased && !capitalised(&token));
                 QueryTerm {
                     idf: max_idf,
                     exact: token.exact,
@@ -840,6 +850,8 @@ mod tests {
     fn english_word_list_knows_common_words_not_names() {
         assert!(is_english_word("boiling"));
         assert!(is_english_word("toppled"));
+        // Words of everyday English that a smaller list lacks are not read as names.
+        assert!(is_english_word("payout"));
         assert!(!is_english_word("kollontai"));
         assert!(!is_english_word("holodomor"));
     }

@@ -94,6 +94,9 @@ fn out_of_scope_questions_say_so_and_name_the_missing_term() {
     assert_eq!(code, 0);
     assert!(out.contains("never mentions Holodomor"), "{out}");
     assert!(out.contains("Closest sections:"), "{out}");
+    // Where the question capitalises its names, those are what it reads back.
+    let (_, out, _) = run(studybot(data.path()).args(["ask", "Who was Alexandra Kollontai?"]));
+    assert!(out.contains("never mentions Alexandra Kollontai."), "{out}");
     // A question in another language, or garbled, is not read back as a list of names.
     for garbled in [
         "что такое советы рабочих",
