@@ -424,6 +424,9 @@ pub fn embed_all(
         .as_deref()
         .and_then(|p| read_cache(p, &key, texts.len()))
     {
+        if let Some(p) = &path {
+            mark_used(p);
+        }
         return Ok(vectors);
     }
     let model = MiniLm::shipped()?;
@@ -456,6 +459,9 @@ pub fn embed_all(
     if let Some(path) = path {
         if let Err(e) = write_cache(&path, &key, &vectors) {
             tracing::warn!("could not store passage vectors in {}: {e}", path.display());
+        }
+        if let Some(dir) = path.parent() {
+            prune_cache(dir, KEPT_CACHE_FILES);
         }
     }
     Ok(vectors)
@@ -503,6 +509,54 @@ fn read_cache(path: &Path, key: &str, count: usize) -> Option<Vec<Vec<f32>>> {
         .iter()
         .all(|v| v.iter().all(|x| x.is_finite() && x.abs() <= 1.0));
     sane.then_some(vectors)
+}
+
+/// Vector files kept in the cache directory: the text in use and the last few before it, so
+/// switching back to a recent text is quick while old ones don't pile up (about 1.5 KB per
+/// passage each).
+const KEPT_CACHE_FILES: usize = 3;
+
+/// Marks a cache file as just used, so pruning keeps it. Best effort: a read-only cache still
+/// serves its vectors.
+fn mark_used(path: &Path) {
+    if let Ok(file) = std::fs::File::options().append(true).open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Removes all but the `keep` most recently used vector files in `dir`, and temporary files
+/// an interrupted write left behind an hour or more ago.
+fn prune_cache(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("vectors-") {
+            continue;
+        }
+        let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+            continue;
+        };
+        if name.ends_with(".bin") {
+            files.push((modified, entry.path()));
+        } else if name.contains(".tmp")
+            && now
+                .duration_since(modified)
+                .is_ok_and(|age| age.as_secs() >= 3600)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    for (_, path) in files.into_iter().skip(keep) {
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!("removed old passage vectors {}", path.display()),
+            Err(e) => tracing::warn!("could not remove {}: {e}", path.display()),
+        }
+    }
 }
 
 /// Writes the cache atomically: a temporary file renamed over the old one.
@@ -602,5 +656,43 @@ mod tests {
         assert!(read_cache(&path, &cache_key(&texts), 2).is_none());
         let again = embed_all(&texts, Some(dir.path()), &mut |_| {}).expect("embeds");
         assert_eq!(again, first);
+    }
+
+    #[test]
+    fn keeps_only_the_most_recently_used_vector_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let texts = |i: usize| vec![format!("text number {i}")];
+        let cached = || -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path())
+                .expect("cache dir")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let name = |i: usize| format!("vectors-{}.bin", &cache_key(&texts(i))[..16]);
+        // Files written i minutes after a start two hours ago.
+        let age = |n: &str, i: u64| {
+            let then = std::time::SystemTime::now() - std::time::Duration::from_secs(7200 - 60 * i);
+            std::fs::File::options()
+                .append(true)
+                .open(dir.path().join(n))
+                .and_then(|f| f.set_modified(then))
+                .expect("set time");
+        };
+        for i in 0..KEPT_CACHE_FILES {
+            embed_all(&texts(i), Some(dir.path()), &mut |_| {}).expect("embeds");
+            age(&name(i), i as u64);
+        }
+        // Text 0 is used again (read from its file), and a write was cut off long ago.
+        embed_all(&texts(0), Some(dir.path()), &mut |_| {}).expect("embeds");
+        std::fs::write(dir.path().join("vectors-0000.tmp99"), b"cut").expect("write");
+        age("vectors-0000.tmp99", 0);
+        // A new text pushes out the least recently used file, not text 0's.
+        embed_all(&texts(9), Some(dir.path()), &mut |_| {}).expect("embeds");
+        let mut want = vec![name(0), name(2), name(9)];
+        want.sort();
+        assert_eq!(cached(), want);
     }
 }
