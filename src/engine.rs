@@ -57,35 +57,73 @@ impl Engine {
         )
     }
 
-    /// Indexes an already loaded corpus.
+    /// Indexes an already loaded corpus and computes (or reads back) its passage vectors.
     pub fn with_corpus(
         corpus: Corpus,
         settings: &Settings,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Engine> {
+        let engine = Self::lexical(corpus, settings, progress)?;
+        engine.add_semantic(settings, progress);
+        Ok(engine)
+    }
+
+    /// Indexes an already loaded corpus for lexical ranking only; [`Self::add_semantic`]
+    /// turns the semantic model on later, even while the engine is answering.
+    pub fn lexical(
+        corpus: Corpus,
+        settings: &Settings,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Engine> {
         let total = corpus.passages.len();
-        let mut search = if corpus.bytes >= settings.search.persist_min_bytes {
+        let search = if corpus.bytes >= settings.search.persist_min_bytes {
             let dir = settings.data_dir.join("index");
             SearchEngine::stored(&corpus, &dir, &mut |done| progress(done, total))?
         } else {
             SearchEngine::in_memory(&corpus)?
         };
-        if settings.search.semantic && total <= settings.search.semantic_max_passages {
-            match dense::embed_all(
-                &SearchEngine::semantic_inputs(&corpus),
-                Some(&settings.data_dir.join("semantic")),
-                &mut |done| progress(done, total),
-            ) {
-                Ok(vectors) => search.set_passage_vectors(vectors),
-                // Lexical ranking still answers well; a broken model must not stop the bot.
-                Err(e) => tracing::warn!("ranking without the semantic model: {e}"),
-            }
-        }
         Ok(Engine {
             corpus,
             search,
             settings: settings.search.clone(),
         })
+    }
+
+    /// Turns semantic ranking on if `data_dir/semantic` holds this corpus's passage vectors
+    /// (and the settings want it); says whether semantic ranking is on.
+    pub fn add_cached_semantic(&self, settings: &Settings) -> bool {
+        if self.wants_semantic(settings) {
+            let dir = settings.data_dir.join("semantic");
+            let texts = SearchEngine::semantic_inputs(&self.corpus);
+            if let Some(vectors) = dense::cached(&texts, &dir) {
+                self.search.set_passage_vectors(vectors);
+            }
+        }
+        self.semantic()
+    }
+
+    fn wants_semantic(&self, settings: &Settings) -> bool {
+        settings.search.semantic
+            && self.corpus.passages.len() <= settings.search.semantic_max_passages
+    }
+
+    /// Computes the passages' semantic vectors, or reads them from `data_dir/semantic`, and
+    /// turns semantic ranking on: unless the settings turn it off or the corpus is larger
+    /// than `search.semantic_max_passages`. A model that fails leaves lexical ranking, which
+    /// still answers well: it is logged, not returned.
+    pub fn add_semantic(&self, settings: &Settings, progress: &mut dyn FnMut(usize, usize)) {
+        let total = self.corpus.passages.len();
+        if !self.wants_semantic(settings) || self.semantic() {
+            return;
+        }
+        match dense::embed_all(
+            &SearchEngine::semantic_inputs(&self.corpus),
+            Some(&settings.data_dir.join("semantic")),
+            &mut |done| progress(done, total),
+        ) {
+            Ok(vectors) => self.search.set_passage_vectors(vectors),
+            Err(e) => tracing::warn!("ranking without the semantic model: {e}"),
+        }
     }
 
     /// An engine over `dir` with default settings, an in-memory index and lexical ranking only
@@ -229,5 +267,42 @@ impl Engine {
     /// The search engine, for quiz topic matching and benchmarks.
     pub fn search_engine(&self) -> &SearchEngine {
         &self.search
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn semantic_ranking_can_start_while_the_engine_answers() {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::default();
+        settings.corpus.dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report");
+        settings.data_dir = data.path().to_path_buf();
+        let (corpus, _) = Engine::load_corpus(&settings).expect("corpus");
+        let engine = Arc::new(Engine::lexical(corpus, &settings, &mut |_, _| {}).expect("index"));
+        assert!(!engine.semantic());
+        let question = "how far did the water table fall";
+        assert!(!engine.ask(question, 3).expect("answer").results.is_empty());
+
+        let (background, later) = (Arc::clone(&engine), settings.clone());
+        std::thread::spawn(move || background.add_semantic(&later, &mut |_, _| {}))
+            .join()
+            .expect("vectors");
+        assert!(engine.semantic());
+        // The same ranking as an engine that had its vectors from the start.
+        let whole = Engine::load(&settings, &mut |_, _| {}).expect("engine");
+        let passages = |e: &Engine| -> Vec<usize> {
+            let answer = e.ask(question, 5).expect("answer");
+            answer.results.iter().map(|r| r.passage).collect()
+        };
+        assert_eq!(passages(&engine), passages(&whole));
+        // A later start reads the stored vectors at once.
+        let (corpus, _) = Engine::load_corpus(&settings).expect("corpus");
+        let again = Engine::lexical(corpus, &settings, &mut |_, _| {}).expect("index");
+        assert!(again.add_cached_semantic(&settings));
+        assert_eq!(passages(&again), passages(&whole));
     }
 }

@@ -58,7 +58,7 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
     };
     let app = Arc::new(
         App::new(
-            super::load_handler(settings)?,
+            super::load_handler(settings, true)?,
             settings.telegram.flood_burst,
             Duration::from_secs_f32(settings.telegram.flood_refill_secs),
         )

@@ -159,7 +159,7 @@ impl Session {
 }
 
 pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
-    let handler = super::load_handler(settings)?;
+    let handler = super::load_handler(settings, false)?;
     let interactive = std::io::stdin().is_terminal();
     let mut session = Session {
         handler,

@@ -73,6 +73,22 @@ pub fn index_corpus(
     corpus: studybot::corpus::Corpus,
     settings: &Settings,
 ) -> anyhow::Result<Engine> {
+    index_with_bar(corpus, settings, Engine::with_corpus)
+}
+
+/// How an engine is built from a loaded corpus: [`Engine::with_corpus`] or [`Engine::lexical`].
+type Build = fn(
+    studybot::corpus::Corpus,
+    &Settings,
+    &mut dyn FnMut(usize, usize),
+) -> studybot::Result<Engine>;
+
+/// Builds the engine with `build`, showing its progress on a terminal.
+fn index_with_bar(
+    corpus: studybot::corpus::Corpus,
+    settings: &Settings,
+    build: Build,
+) -> anyhow::Result<Engine> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -83,7 +99,7 @@ pub fn index_corpus(
         );
         bar
     });
-    let engine = Engine::with_corpus(corpus, settings, &mut |done, total| {
+    let engine = build(corpus, settings, &mut |done, total| {
         if let Some(bar) = &bar {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
@@ -137,11 +153,21 @@ pub struct UsageError(pub String);
 
 /// The shared command handling with quizzes: the engine, the curated bank and the state
 /// database under `data_dir`.
-pub fn load_handler(settings: &Settings) -> anyhow::Result<studybot::commands::Handler> {
+///
+/// With `semantic_later`, the engine starts with lexical ranking and a background thread
+/// computes the passages' semantic vectors: the bot answers at once on the first start over a
+/// new text instead of after minutes of model work on a large one.
+pub fn load_handler(
+    settings: &Settings,
+    semantic_later: bool,
+) -> anyhow::Result<studybot::commands::Handler> {
     use std::sync::Arc;
     use studybot::quiz::{bank, pool::QuestionPool, session::QuizService};
     use studybot::store::{SqliteStore, Store};
-    let engine = Arc::new(load_engine(settings)?);
+    let engine = match semantic_later {
+        false => Arc::new(load_engine(settings)?),
+        true => load_engine_semantic_later(settings)?,
+    };
     let bank = bank::load(&settings.corpus.quiz_dir(), &engine.corpus)?;
     for problem in &bank.problems {
         tracing::warn!("quiz bank: {problem}");
@@ -156,6 +182,28 @@ pub fn load_handler(settings: &Settings) -> anyhow::Result<studybot::commands::H
         settings.quiz.clone(),
     );
     Ok(studybot::commands::Handler::new(engine).with_quiz(Arc::new(quiz)))
+}
+
+/// An engine that ranks with passage vectors already stored under `data_dir/semantic`, or
+/// lexically while a background thread computes them.
+fn load_engine_semantic_later(settings: &Settings) -> anyhow::Result<std::sync::Arc<Engine>> {
+    use std::sync::Arc;
+    let (corpus, _) = Engine::load_corpus(settings).with_context(|| "loading the corpus")?;
+    let engine = Arc::new(index_with_bar(corpus, settings, Engine::lexical)?);
+    if engine.add_cached_semantic(settings) || !settings.search.semantic {
+        return Ok(engine);
+    }
+    let (background, settings) = (Arc::clone(&engine), settings.clone());
+    std::thread::Builder::new()
+        .name("semantic-vectors".into())
+        .spawn(move || {
+            background.add_semantic(&settings, &mut |_, _| {});
+            if background.semantic() {
+                tracing::info!("semantic ranking on");
+            }
+        })
+        .with_context(|| "starting the semantic model")?;
+    Ok(engine)
 }
 
 /// Writes to stdout; a closed pipe (`studybot ask ... | head`) is not an error.

@@ -418,17 +418,11 @@ pub fn embed_all(
     cache_dir: Option<&Path>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<f32>>> {
-    let key = cache_key(texts);
-    let path = cache_dir.map(|d| d.join(format!("vectors-{}.bin", &key[..16])));
-    if let Some(vectors) = path
-        .as_deref()
-        .and_then(|p| read_cache(p, &key, texts.len()))
-    {
-        if let Some(p) = &path {
-            mark_used(p);
-        }
+    if let Some(vectors) = cache_dir.and_then(|d| cached(texts, d)) {
         return Ok(vectors);
     }
+    let key = cache_key(texts);
+    let path = cache_dir.map(|d| cache_path(d, &key));
     let model = MiniLm::shipped()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let done = AtomicUsize::new(0);
@@ -465,6 +459,20 @@ pub fn embed_all(
         }
     }
     Ok(vectors)
+}
+
+/// Vectors for `texts` from the cache file in `cache_dir`, if it holds them: milliseconds,
+/// where computing them takes seconds to minutes.
+pub fn cached(texts: &[String], cache_dir: &Path) -> Option<Vec<Vec<f32>>> {
+    let key = cache_key(texts);
+    let path = cache_path(cache_dir, &key);
+    let vectors = read_cache(&path, &key, texts.len())?;
+    mark_used(&path);
+    Some(vectors)
+}
+
+fn cache_path(dir: &Path, key: &str) -> std::path::PathBuf {
+    dir.join(format!("vectors-{}.bin", &key[..16]))
 }
 
 /// Hands memory the embedding threads freed back to the system. glibc keeps it in the
@@ -513,8 +521,10 @@ fn read_cache(path: &Path, key: &str, count: usize) -> Option<Vec<Vec<f32>>> {
 
 /// Vector files kept in the cache directory: the text in use and the last few before it, so
 /// switching back to a recent text is quick while old ones don't pile up (about 1.5 KB per
-/// passage each).
+/// passage each). Files used within the last day are kept too: processes over several texts
+/// may share one directory.
 const KEPT_CACHE_FILES: usize = 3;
+const KEPT_CACHE_SECS: u64 = 24 * 3600;
 
 /// Marks a cache file as just used, so pruning keeps it. Best effort: a read-only cache still
 /// serves its vectors.
@@ -524,8 +534,9 @@ fn mark_used(path: &Path) {
     }
 }
 
-/// Removes all but the `keep` most recently used vector files in `dir`, and temporary files
-/// an interrupted write left behind an hour or more ago.
+/// Removes the vector files in `dir` that are neither among the `keep` most recently used nor
+/// used within [`KEPT_CACHE_SECS`], and temporary files an interrupted write left behind an
+/// hour or more ago.
 fn prune_cache(dir: &Path, keep: usize) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -540,18 +551,19 @@ fn prune_cache(dir: &Path, keep: usize) {
         let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
             continue;
         };
+        let age = now.duration_since(modified).map_or(0, |a| a.as_secs());
         if name.ends_with(".bin") {
-            files.push((modified, entry.path()));
-        } else if name.contains(".tmp")
-            && now
-                .duration_since(modified)
-                .is_ok_and(|age| age.as_secs() >= 3600)
-        {
+            files.push((modified, age, entry.path()));
+        } else if name.contains(".tmp") && age >= 3600 {
             let _ = std::fs::remove_file(entry.path());
         }
     }
     files.sort_by_key(|f| std::cmp::Reverse(f.0));
-    for (_, path) in files.into_iter().skip(keep) {
+    for (_, _, path) in files
+        .into_iter()
+        .skip(keep)
+        .filter(|f| f.1 >= KEPT_CACHE_SECS)
+    {
         match std::fs::remove_file(&path) {
             Ok(()) => tracing::info!("removed old passage vectors {}", path.display()),
             Err(e) => tracing::warn!("could not remove {}: {e}", path.display()),
@@ -672,9 +684,10 @@ mod tests {
             names
         };
         let name = |i: usize| format!("vectors-{}.bin", &cache_key(&texts(i))[..16]);
-        // Files written i minutes after a start two hours ago.
+        // Files written i minutes after a start two days ago.
         let age = |n: &str, i: u64| {
-            let then = std::time::SystemTime::now() - std::time::Duration::from_secs(7200 - 60 * i);
+            let then =
+                std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86400 - 60 * i);
             std::fs::File::options()
                 .append(true)
                 .open(dir.path().join(n))
@@ -692,6 +705,14 @@ mod tests {
         // A new text pushes out the least recently used file, not text 0's.
         embed_all(&texts(9), Some(dir.path()), &mut |_| {}).expect("embeds");
         let mut want = vec![name(0), name(2), name(9)];
+        want.sort();
+        assert_eq!(cached(), want);
+        // Files used within the last day stay, however many there are; text 2's goes.
+        for i in 10..15 {
+            embed_all(&texts(i), Some(dir.path()), &mut |_| {}).expect("embeds");
+        }
+        let mut want = vec![name(0), name(9)];
+        want.extend((10..15).map(name));
         want.sort();
         assert_eq!(cached(), want);
     }

@@ -229,8 +229,10 @@ pub struct SearchEngine {
     analyzer: Analyzer,
     index: PassageIndex,
     num_docs: f32,
-    /// Sentence vectors of every passage (empty when the semantic model is off).
-    vectors: Vec<Vec<f32>>,
+    /// Sentence vectors of every passage, once computed (never when the semantic model is
+    /// off). Set once, possibly while questions are being answered: the bot answers with
+    /// lexical ranking alone until they are ready.
+    vectors: std::sync::OnceLock<Vec<Vec<f32>>>,
     /// Analysed words of every passage and of its frame (lead-in, section title, speaker),
     /// likewise: re-analysing candidates was most of the time per question.
     analysed: Vec<(Vec<Token>, Vec<String>)>,
@@ -296,7 +298,7 @@ impl SearchEngine {
             analyzer,
             index,
             num_docs,
-            vectors: Vec::new(),
+            vectors: std::sync::OnceLock::new(),
             analysed,
             sentences: Vec::new(),
         };
@@ -323,10 +325,11 @@ impl SearchEngine {
     }
 
     /// Turns on the semantic half of ranking with one vector per passage (in passage order,
-    /// from [`dense::embed_all`] over [`Self::semantic_inputs`]).
-    pub fn set_passage_vectors(&mut self, vectors: Vec<Vec<f32>>) {
+    /// from [`dense::embed_all`] over [`Self::semantic_inputs`]). Vectors for another number
+    /// of passages, or a second set, are ignored.
+    pub fn set_passage_vectors(&self, vectors: Vec<Vec<f32>>) {
         if vectors.len() == self.num_docs as usize {
-            self.vectors = vectors;
+            let _ = self.vectors.set(vectors);
         }
     }
 
@@ -349,7 +352,7 @@ impl SearchEngine {
     }
 
     fn similarity(&self, query: Option<&[f32]>, id: usize) -> f32 {
-        match (query, self.vectors.get(id)) {
+        match (query, self.vectors.get().and_then(|v| v.get(id))) {
             (Some(q), Some(v)) => dense::cosine(q, v),
             _ => 0.0,
         }
@@ -357,7 +360,7 @@ impl SearchEngine {
 
     /// Whether passages have semantic vectors (see [`Self::set_passage_vectors`]).
     pub fn has_passage_vectors(&self) -> bool {
-        !self.vectors.is_empty()
+        self.vectors.get().is_some()
     }
 
     /// Whether the index was reopened from disk.
@@ -477,16 +480,16 @@ impl SearchEngine {
             credits.entry(stem.as_str()).or_insert((*i, RELATED_CREDIT));
         }
         let mut candidates = self.candidates(&searchable, &expansions, &terms)?;
-        let query_vector = match self.vectors.is_empty() {
-            true => None,
-            false => Some(dense::MiniLm::shipped()?.embed(question)),
+        let vectors = self.vectors.get();
+        let query_vector = match vectors {
+            None => None,
+            Some(_) => Some(dense::MiniLm::shipped()?.embed(question)),
         };
         // Passages the question is semantically close to join the candidates even when they
         // share no word with it.
         let mut best_similarity = None;
-        if let Some(q) = &query_vector {
-            let mut by_sim: Vec<(usize, f32)> = self
-                .vectors
+        if let (Some(q), Some(vectors)) = (&query_vector, vectors) {
+            let mut by_sim: Vec<(usize, f32)> = vectors
                 .iter()
                 .enumerate()
                 .map(|(i, v)| (i, dense::cosine(q, v)))
