@@ -703,7 +703,9 @@ impl Handler {
     }
 
     /// Runs a button's action; `Err` carries a short message for the button press.
-    pub fn action(&self, data: &str) -> Result<Reply, String> {
+    /// `question` is what the message with the button answered, when the adapter knows it:
+    /// "More" then shows the part of each passage that answers it.
+    pub fn action(&self, data: &str, question: Option<&str>) -> Result<Reply, String> {
         let action = Action::decode(data, &self.tag).map_err(|e| match e {
             ActionError::Malformed => "This button is not one of mine.".to_string(),
             ActionError::Stale => {
@@ -713,7 +715,7 @@ impl Handler {
         let gone = || "That passage no longer exists. Ask again.".to_string();
         match action {
             Action::More { rank, ids } => {
-                let items = self.engine.items(&ids, rank);
+                let items = self.engine.items(&ids, rank, question);
                 if items.is_empty() {
                     return Err(gone());
                 }

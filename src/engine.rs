@@ -224,8 +224,24 @@ impl Engine {
         })
     }
 
-    /// Builds answer items for given passage ids (the "More" button), with no marks.
-    pub fn items(&self, ids: &[usize], first_rank: usize) -> Vec<AnswerItem> {
+    /// Builds answer items for given passage ids (the "More" button).
+    ///
+    /// Given the question they answer, each excerpt is the part of its passage that answers
+    /// it, with the question's words highlighted, as in [`Self::ask`]; without it, the
+    /// passage's opening.
+    pub fn items(
+        &self,
+        ids: &[usize],
+        first_rank: usize,
+        question: Option<&str>,
+    ) -> Vec<AnswerItem> {
+        let asked = question.map(|q| {
+            let terms = self.search.analyse_question(q);
+            (
+                excerpt::query_stems(&terms),
+                crate::search::question_kind(q),
+            )
+        });
         ids.iter()
             .filter_map(|&id| self.corpus.passages.get(id))
             .enumerate()
@@ -235,13 +251,22 @@ impl Engine {
                 passage: p.id,
                 citation: self.corpus.citation(p),
                 text: p.text.clone(),
-                excerpt: excerpt::trim(
-                    Marked {
-                        text: p.text.clone(),
-                        highlights: Vec::new(),
-                    },
-                    excerpt::MAX_EXCERPT_CHARS,
-                ),
+                excerpt: match &asked {
+                    Some((stems, kind)) => excerpt::excerpt_analysed(
+                        self.search.analyzer(),
+                        &p.text,
+                        &self.search.analysed(&self.corpus, p.id).0,
+                        stems,
+                        *kind,
+                    ),
+                    None => excerpt::trim(
+                        Marked {
+                            text: p.text.clone(),
+                            highlights: Vec::new(),
+                        },
+                        excerpt::MAX_EXCERPT_CHARS,
+                    ),
+                },
             })
             .collect()
     }

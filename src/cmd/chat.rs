@@ -29,6 +29,8 @@ struct Session {
     handler: Handler,
     marks: Marks,
     choices: Vec<Action>,
+    /// The question the reply that brought `choices` answered.
+    choices_question: Option<String>,
     pending: Option<Pending>,
     name: String,
     out: std::io::Stdout,
@@ -36,11 +38,17 @@ struct Session {
 
 impl Session {
     fn show(&mut self, reply: &Reply) {
+        self.show_answer(reply, None);
+    }
+
+    /// Shows `reply`, the answer to `question` when it is one.
+    fn show_answer(&mut self, reply: &Reply, question: Option<String>) {
         let (text, actions) = terminal::reply(reply, self.marks);
         // Like buttons on earlier Telegram messages, earlier choices stay usable until a
         // reply brings new ones.
         if !actions.is_empty() {
             self.choices = actions;
+            self.choices_question = question;
         }
         let _ = writeln!(self.out, "{text}");
     }
@@ -120,7 +128,11 @@ impl Session {
                 return;
             }
             if let Some(action) = n.checked_sub(1).and_then(|i| self.choices.get(i)).cloned() {
-                match self.handler.action(&action.encode(self.handler.tag())) {
+                let question = self.choices_question.clone();
+                match self
+                    .handler
+                    .action(&action.encode(self.handler.tag()), question.as_deref())
+                {
                     Ok(reply) => self.show(&reply),
                     Err(message) => {
                         let _ = writeln!(self.out, "{message}\n");
@@ -144,11 +156,23 @@ impl Session {
             }
             Parsed::Command(Command::Score) => self.handler.score(CHAT, USER, &self.name),
             Parsed::Command(Command::Top) => self.handler.top(CHAT),
+            Parsed::Command(Command::Ask(question)) => {
+                let reply = self
+                    .handler
+                    .command(&Command::Ask(question.clone()))
+                    .unwrap_or_else(|| Reply::notice("Type /help for the commands."));
+                self.show_answer(&reply, Some(question));
+                return;
+            }
             Parsed::Command(command) => self
                 .handler
                 .command(&command)
                 .unwrap_or_else(|| Reply::notice("Type /help for the commands.")),
-            Parsed::Text(text) => self.handler.ask(&text),
+            Parsed::Text(text) => {
+                let reply = self.handler.ask(&text);
+                self.show_answer(&reply, Some(text));
+                return;
+            }
             Parsed::Unknown(name) => Reply::notice(format!(
                 "I don't know /{name}. Type /help for the commands."
             )),
@@ -169,6 +193,7 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
             Marks::Stars
         },
         choices: Vec::new(),
+        choices_question: None,
         pending: None,
         name: std::env::var("USER")
             .ok()

@@ -272,9 +272,29 @@ async fn on_message(bot: Bot, me: Me, msg: Message, app: Arc<App>) -> HandlerRes
     Ok(())
 }
 
+/// The question a message of ours answered: the text of the message it replies to (answers
+/// are sent as replies), without a command or a mention of the bot.
+fn answered_question(message: &MaybeInaccessibleMessage) -> Option<String> {
+    let MaybeInaccessibleMessage::Regular(m) = message else {
+        return None;
+    };
+    let text = m.reply_to_message()?.text()?;
+    let text = match commands::parse(text, None) {
+        Parsed::Command(Command::Ask(q)) => q,
+        Parsed::Text(t) => t,
+        _ => return None,
+    };
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| !w.starts_with('@'))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
 async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<App>) -> HandlerResult {
     let data = q.data.clone().unwrap_or_default();
-    let outcome = app.handler.action(&data);
+    let question = q.message.as_ref().and_then(answered_question);
+    let outcome = app.handler.action(&data, question.as_deref());
     // Always answer the callback query, with the error as a toast when there is one.
     let toast = outcome.as_ref().err().cloned();
     let answer = with_retry("answerCallbackQuery", || {

@@ -393,6 +393,9 @@ async fn answer_buttons_send_passages_and_answer_the_query() {
             _ => {
                 assert!(citations >= 1, "{}", html(m));
                 assert!(!html(m).starts_with("<b>1.</b>"), "{}", html(m));
+                // The answer replied to the question, so the next excerpts are the parts
+                // that answer it, with its words in bold.
+                assert!(html(m).contains("<b>Factory Shop Committee"), "{}", html(m));
             }
         }
     }
