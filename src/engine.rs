@@ -174,13 +174,7 @@ impl Engine {
                     passage: hit.passage,
                     citation: self.corpus.citation(passage),
                     text: passage.text.clone(),
-                    excerpt: excerpt::excerpt_analysed(
-                        self.search.analyzer(),
-                        &passage.text,
-                        &self.search.analysed(&self.corpus, hit.passage).0,
-                        &stems,
-                        ranking.kind,
-                    ),
+                    excerpt: self.excerpt(passage, &stems, ranking.kind),
                 }
             })
             .collect();
@@ -252,13 +246,7 @@ impl Engine {
                 citation: self.corpus.citation(p),
                 text: p.text.clone(),
                 excerpt: match &asked {
-                    Some((stems, kind)) => excerpt::excerpt_analysed(
-                        self.search.analyzer(),
-                        &p.text,
-                        &self.search.analysed(&self.corpus, p.id).0,
-                        stems,
-                        *kind,
-                    ),
+                    Some((stems, kind)) => self.excerpt(p, stems, *kind),
                     None => excerpt::trim(
                         Marked {
                             text: p.text.clone(),
@@ -269,6 +257,22 @@ impl Engine {
                 },
             })
             .collect()
+    }
+
+    /// The part of `passage` that answers a question with these stems, its words located.
+    fn excerpt(
+        &self,
+        passage: &crate::corpus::Passage,
+        stems: &rustc_hash::FxHashMap<String, f32>,
+        kind: crate::search::QuestionKind,
+    ) -> Marked {
+        excerpt::excerpt_analysed(
+            self.search.analyzer(),
+            &passage.text,
+            &self.search.analysed(&self.corpus, passage.id).0,
+            stems,
+            kind,
+        )
     }
 
     /// The table of contents of every document.
