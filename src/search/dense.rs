@@ -418,11 +418,14 @@ pub fn embed_all(
     cache_dir: Option<&Path>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<f32>>> {
-    if let Some(vectors) = cache_dir.and_then(|d| cached(texts, d)) {
-        return Ok(vectors);
-    }
     let key = cache_key(texts);
     let path = cache_dir.map(|d| cache_path(d, &key));
+    if let Some(vectors) = path
+        .as_deref()
+        .and_then(|p| read_used_cache(p, &key, texts.len()))
+    {
+        return Ok(vectors);
+    }
     let model = MiniLm::shipped()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let done = AtomicUsize::new(0);
@@ -465,9 +468,13 @@ pub fn embed_all(
 /// where computing them takes seconds to minutes.
 pub fn cached(texts: &[String], cache_dir: &Path) -> Option<Vec<Vec<f32>>> {
     let key = cache_key(texts);
-    let path = cache_path(cache_dir, &key);
-    let vectors = read_cache(&path, &key, texts.len())?;
-    mark_used(&path);
+    read_used_cache(&cache_path(cache_dir, &key), &key, texts.len())
+}
+
+/// [`read_cache`], marking the file used when it serves.
+fn read_used_cache(path: &Path, key: &str, count: usize) -> Option<Vec<Vec<f32>>> {
+    let vectors = read_cache(path, key, count)?;
+    mark_used(path);
     Some(vectors)
 }
 
@@ -671,7 +678,7 @@ mod tests {
     }
 
     #[test]
-    fn keeps_only_the_most_recently_used_vector_files() {
+    fn prunes_vector_files_neither_recent_nor_used_within_a_day() {
         let dir = tempfile::tempdir().expect("temp dir");
         let texts = |i: usize| vec![format!("text number {i}")];
         let cached = || -> Vec<String> {
