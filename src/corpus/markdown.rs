@@ -109,18 +109,6 @@ fn strip_block_markers(line: &str) -> Option<String> {
     Some(l.to_string())
 }
 
-/// The heading level a setext underline gives the line above it: 1 for "===", 2 for "---".
-fn setext_level(line: &str) -> Option<usize> {
-    let t = line.trim();
-    if t.len() >= 3 && t.chars().all(|c| c == '=') {
-        Some(1)
-    } else if t.len() >= 3 && t.chars().all(|c| c == '-') {
-        Some(2)
-    } else {
-        None
-    }
-}
-
 /// The length in bytes of the list-item marker opening `line` ("- ", "* ", "+ ", "1. ", "1) "),
 /// if it has one.
 fn list_marker_len(line: &str) -> Option<usize> {
@@ -331,7 +319,7 @@ pub fn parse(text: &str, file_stem: &str) -> ParsedDocument {
                 continue;
             }
             // A single line of text underlined with "===" or "---" is a heading (setext).
-            if let Some(level) = setext_level(line) {
+            if let Some(level) = super::text::underline_level(line) {
                 let single_text_line = matches!(out.last(), Some(Line::Text(t)) if !is_list_item(t))
                     && matches!(
                         out.len().checked_sub(2).map(|i| &out[i]),

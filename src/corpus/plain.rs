@@ -23,9 +23,7 @@ fn blocks(text: &str) -> Vec<(String, bool)> {
     {
         let line = line.trim();
         // "Heading" over a line of "=" or "-" is a heading: drop the underline.
-        let underline =
-            line.len() >= 3 && (line.chars().all(|c| c == '=') || line.chars().all(|c| c == '-'));
-        if underline && lines.len() == 1 {
+        if lines.len() == 1 && super::text::underline_level(line).is_some() {
             out.push((squeeze_spaces(lines[0]), true));
             lines.clear();
             continue;
@@ -95,8 +93,9 @@ fn is_contents_entry(line: &str) -> bool {
 /// but contents entries.
 fn without_page_furniture(text: &str) -> Vec<&str> {
     let lines: Vec<&str> = text.lines().collect();
+    let page_numbers: Vec<bool> = lines.iter().map(|l| is_page_number(l)).collect();
     let marks: Vec<usize> = (0..lines.len())
-        .filter(|&i| lines[i].contains('\u{c}') || is_page_number(lines[i]))
+        .filter(|&i| page_numbers[i] || lines[i].contains('\u{c}'))
         .collect();
     let key = |line: &str| -> String {
         let digitless: String = line
@@ -124,7 +123,7 @@ fn without_page_furniture(text: &str) -> Vec<&str> {
         if marks.len() < 2 || line.trim().is_empty() {
             return false;
         }
-        is_page_number(line) || (near_mark(i) && counts.get(&key(line)).is_some_and(|&n| n >= 3))
+        page_numbers[i] || (near_mark(i) && counts.get(&key(line)).is_some_and(|&n| n >= 3))
     };
     let mut out: Vec<&str> = Vec::with_capacity(lines.len());
     // Whether blank (or removed) lines precede the next line of text, and whether any of them

@@ -102,6 +102,21 @@ fn push_trimmed(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) {
     }
 }
 
+/// The heading level an underline of "===" (1) or "---" (2), at least three long, gives the
+/// line above it, in Markdown (setext headings) and plain text alike.
+pub fn underline_level(line: &str) -> Option<usize> {
+    let t = line.trim();
+    if t.len() < 3 {
+        None
+    } else if t.chars().all(|c| c == '=') {
+        Some(1)
+    } else if t.chars().all(|c| c == '-') {
+        Some(2)
+    } else {
+        None
+    }
+}
+
 /// Number of whitespace-separated words.
 pub fn word_count(text: &str) -> usize {
     text.split_whitespace().count()
