@@ -212,7 +212,7 @@ impl Engine {
             results,
             more,
             closest_sections,
-            never_mentioned: ranking.missing_names(),
+            never_mentioned: ranking.never_mentioned(),
             corrections,
             confidence: ranking.confidence,
         })

@@ -97,6 +97,8 @@ pub struct Ranking {
     pub hits: Vec<Hit>,
     /// The question's analysed words.
     pub terms: Vec<QueryTerm>,
+    /// Compound terms of the question ("jury duty") that the text never uses as such.
+    pub missing_compounds: Vec<String>,
     /// How sure the ranking is that the text covers the question, 0..1.
     pub confidence: f32,
     /// The question's kind.
@@ -104,9 +106,22 @@ pub struct Ranking {
 }
 
 impl Ranking {
+    /// What the question names that the text never mentions: words the corpus never uses and
+    /// that are not ordinary English words (names, places, terms of art), then compound terms
+    /// the text never uses as such.
+    pub fn never_mentioned(&self) -> Vec<String> {
+        let mut out = self.missing_names();
+        for compound in &self.missing_compounds {
+            if out.len() < MAX_MISSING_NAMES && !out.iter().any(|n| compound.contains(n.as_str())) {
+                out.push(compound.clone());
+            }
+        }
+        out
+    }
+
     /// Words of the question the corpus never uses and that are not ordinary English words:
     /// names, places, terms of art.
-    pub fn missing_names(&self) -> Vec<String> {
+    fn missing_names(&self) -> Vec<String> {
         // Adjacent missing words form one name ("alexandra kollontai").
         let mut names: Vec<(usize, String)> = Vec::new();
         for t in &self.terms {
@@ -148,6 +163,10 @@ const ENGLISH_WORDS: &str = include_str!("english-words.txt");
 /// the first word (byte order).
 const RELATED_WORDS: &str = include_str!("related-words.txt");
 
+/// Two- and three-word nouns from WordNet 3.0 (see compounds.COPYRIGHT), one a line with
+/// `_` between the words (`civil_war`), sorted (byte order).
+const COMPOUNDS: &str = include_str!("compounds.txt");
+
 /// The line of `table` whose first space-separated word is `key`, by binary search over the
 /// text itself: `table` must be sorted by first word in byte order with no word repeated (a
 /// test checks both files). Nothing is built at start-up: loading the two tables into hash
@@ -180,6 +199,27 @@ fn sorted_line(table: &'static str, key: &str) -> Option<&'static str> {
 /// Words related to `word`, if the WordNet table lists it.
 fn related_words(word: &str) -> Option<impl Iterator<Item = &'static str>> {
     sorted_line(RELATED_WORDS, word).map(|line| line.split(' ').skip(1))
+}
+
+/// The WordNet compound noun the lowercase `words` make, the last one perhaps plural ("stock
+/// options"), with the other compounds of the same sense: `labor_union trade_union`.
+fn compound(words: &[String]) -> Option<&'static str> {
+    if words.len() < 2 {
+        return None;
+    }
+    let (last, init) = words.split_last()?;
+    let singulars = [
+        Some(last.to_string()),
+        last.strip_suffix('s').map(str::to_string),
+        last.strip_suffix("es").map(str::to_string),
+        last.strip_suffix("ies").map(|w| format!("{w}y")),
+    ];
+    singulars.into_iter().flatten().find_map(|last| {
+        let mut key = init.join("_");
+        key.push('_');
+        key.push_str(&last);
+        sorted_line(COMPOUNDS, &key)
+    })
 }
 
 /// Whether `word` is an ordinary English word (from the SCOWL word list, with common endings).
@@ -437,6 +477,89 @@ impl SearchEngine {
         terms
     }
 
+    /// Compound terms of the question ("jury duty", "new economic policy") that the text never
+    /// uses as such, though it may use their words apart. Like a name the text never uses, such
+    /// a term is what a question the text does not cover usually hinges on, and its words alone
+    /// match passages about something else.
+    fn missing_compounds(&self, corpus: &Corpus, question: &str) -> Result<Vec<String>> {
+        let tokens = self.analyzer.tokens(question);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let mut step = 1;
+            for n in [3, 2] {
+                let Some(run) = tokens.get(i..i + n) else {
+                    continue;
+                };
+                if run.windows(2).any(|w| w[1].position != w[0].position + 1) {
+                    continue;
+                }
+                // As typed (American spelling, like WordNet's), then as normalised.
+                let typed: Vec<String> = run
+                    .iter()
+                    .map(|t| {
+                        question
+                            .get(t.start..t.end)
+                            .unwrap_or(&t.exact)
+                            .to_lowercase()
+                    })
+                    .collect();
+                let exact: Vec<String> = run.iter().map(|t| t.exact.clone()).collect();
+                let Some(line) = compound(&typed).or_else(|| compound(&exact)) else {
+                    continue;
+                };
+                step = n;
+                // The text may use the term or another name for it ("trade union").
+                let own: Vec<&str> = run.iter().map(|t| t.stem.as_str()).collect();
+                let mut used = self.has_phrase(corpus, &own)?;
+                for synonym in line.split(' ').skip(1) {
+                    if used {
+                        break;
+                    }
+                    let tokens = self.analyzer.tokens(&synonym.replace('_', " "));
+                    let stems: Vec<&str> = tokens.iter().map(|t| t.stem.as_str()).collect();
+                    used = self.has_phrase(corpus, &stems)?;
+                }
+                if !used {
+                    out.push(typed.join(" "));
+                }
+                break;
+            }
+            i += step;
+        }
+        Ok(out)
+    }
+
+    /// Whether the text has `stems` in a row, in a passage or a section title.
+    fn has_phrase(&self, corpus: &Corpus, stems: &[&str]) -> Result<bool> {
+        if stems.len() < 2 {
+            return Ok(false);
+        }
+        let in_row = |tokens: &[Token]| {
+            tokens.windows(stems.len()).any(|w| {
+                w.iter().zip(stems).all(|(t, s)| t.stem == *s)
+                    && w.windows(2).all(|p| p[1].position == p[0].position + 1)
+            })
+        };
+        let titled = corpus
+            .documents
+            .iter()
+            .flat_map(|d| &d.sections)
+            .any(|s| in_row(&self.analyzer.tokens(&s.title)));
+        if titled {
+            return Ok(true);
+        }
+        let field = self.index.fields.body;
+        let phrase = PhraseQuery::new(
+            stems
+                .iter()
+                .map(|s| Term::from_field_text(field, s))
+                .collect(),
+        );
+        let searcher = self.index.reader.searcher();
+        Ok(searcher.search(&phrase, &tantivy::collector::Count)? > 0)
+    }
+
     /// Ranks passages for `question`.
     pub fn search(&self, corpus: &Corpus, question: &str, limit: usize) -> Result<Ranking> {
         if question.len() > MAX_QUESTION_BYTES {
@@ -463,6 +586,7 @@ impl SearchEngine {
             return Ok(Ranking {
                 hits: Vec::new(),
                 terms,
+                missing_compounds: Vec::new(),
                 confidence: 0.0,
                 kind,
             });
@@ -586,9 +710,10 @@ impl SearchEngine {
             .iter()
             .filter(|t| matches!(t.status, TermStatus::Unknown { common: false }))
             .count();
-        // A question that hinges on a name the text never uses is not covered, however well
-        // its other words match.
-        let confidence = if missing_names > 0 {
+        let missing_compounds = self.missing_compounds(corpus, question)?;
+        // A question that hinges on a name or a term the text never uses is not covered,
+        // however well its other words match.
+        let confidence = if missing_names > 0 || !missing_compounds.is_empty() {
             confidence * 0.5
         } else {
             confidence
@@ -605,6 +730,7 @@ impl SearchEngine {
         Ok(Ranking {
             hits,
             terms,
+            missing_compounds,
             confidence,
             kind,
         })
@@ -834,7 +960,7 @@ mod tests {
 
     #[test]
     fn word_tables_are_sorted_for_binary_search() {
-        for table in [ENGLISH_WORDS, RELATED_WORDS] {
+        for table in [ENGLISH_WORDS, RELATED_WORDS, COMPOUNDS] {
             let heads: Vec<&str> = table
                 .lines()
                 .map(|l| l.split(' ').next().unwrap_or(l))
@@ -847,6 +973,18 @@ mod tests {
         }
         assert!(sorted_line(ENGLISH_WORDS, "").is_none());
         assert!(sorted_line(ENGLISH_WORDS, "zzzzzzzz").is_none());
+    }
+
+    #[test]
+    fn compounds_are_found_with_plural_heads_and_other_names() {
+        let words = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        assert!(compound(&words("stock options")).is_some());
+        assert!(compound(&words("new economic policy")).is_none());
+        assert!(compound(&words("economic policy")).is_some());
+        assert!(compound(&words("labor unions")).is_some_and(|l| l.contains(" trade_union")));
+        assert!(compound(&words("russian workers")).is_none());
+        assert!(compound(&words("war")).is_none());
+        assert!(compound(&[]).is_none());
     }
 
     #[test]

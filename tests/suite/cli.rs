@@ -97,6 +97,12 @@ fn out_of_scope_questions_say_so_and_name_the_missing_term() {
     // Where the question capitalises its names, those are what it reads back.
     let (_, out, _) = run(studybot(data.path()).args(["ask", "Who was Alexandra Kollontai?"]));
     assert!(out.contains("never mentions Alexandra Kollontai."), "{out}");
+    // So is a term of ordinary words ("civil war") that the text never uses.
+    let (_, out, _) = run(studybot(data.path()).args(["ask", "who won the civil war?"]));
+    assert!(out.contains("never mentions Civil War."), "{out}");
+    // Another name for a term the text uses is no such term: the text says "trade union".
+    let v = ask_json(&["what did the bolsheviks think of labor unions?"]);
+    assert_eq!(v["answered"], true, "{v}");
     // A question in another language, or garbled, is not read back as a list of names.
     for garbled in [
         "что такое советы рабочих",
