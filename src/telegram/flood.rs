@@ -65,8 +65,12 @@ impl FloodGuard {
         bucket.tokens = (bucket.tokens + gained).min(self.burst);
         bucket.updated = now;
         if bucket.tokens >= 1.0 {
+            // One warning a flood: the flood is over once the user has been quiet long enough
+            // to fill the bucket again, not when a token trickles back in mid-flood.
+            if bucket.tokens >= self.burst {
+                bucket.warned = false;
+            }
             bucket.tokens -= 1.0;
-            bucket.warned = false;
             Verdict::Allow
         } else if bucket.warned {
             Verdict::Drop
@@ -100,5 +104,21 @@ mod tests {
         assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Warn).count(), 1);
         assert_eq!(guard.check(2, now), Verdict::Allow);
         assert_eq!(guard.check(1, now + Duration::from_secs(2)), Verdict::Allow);
+    }
+
+    #[test]
+    fn a_flood_that_goes_on_is_warned_once_and_a_later_one_again() {
+        let guard = FloodGuard::new(6, Duration::from_secs(2));
+        let start = Instant::now();
+        // A message every half second for a minute: a token trickles back every 2 s.
+        let verdicts: Vec<Verdict> = (0..120)
+            .map(|i| guard.check(1, start + Duration::from_millis(500 * i)))
+            .collect();
+        assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Warn).count(), 1);
+        assert!(verdicts.iter().filter(|v| **v == Verdict::Allow).count() > 20);
+        // After a quiet spell long enough to fill the bucket, a new flood is warned again.
+        let later = start + Duration::from_secs(120);
+        let again: Vec<Verdict> = (0..10).map(|_| guard.check(1, later)).collect();
+        assert_eq!(again.iter().filter(|v| **v == Verdict::Warn).count(), 1);
     }
 }

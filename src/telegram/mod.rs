@@ -135,7 +135,7 @@ pub async fn send_reply(
 ) -> Result<Message, teloxide::RequestError> {
     let message = render::reply(reply, app.handler.tag());
     let markup = keyboard(&message.buttons);
-    app.pacer.wait().await;
+    app.pacer.wait(chat.0).await;
     with_retry("sendMessage", || {
         let mut req = bot
             .send_message(chat, message.html.clone())
@@ -321,7 +321,7 @@ async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<App>) -> HandlerResult
     if reply.replace {
         let rendered = render::reply(&reply, app.handler.tag());
         let markup = keyboard(&rendered.buttons);
-        app.pacer.wait().await;
+        app.pacer.wait(chat.0).await;
         let edited = with_retry("editMessageText", || {
             let mut req = bot
                 .edit_message_text(chat, message_id, rendered.html.clone())

@@ -58,7 +58,7 @@ pub async fn drive(bot: Bot, app: Arc<App>, chat: i64, quiz_id: i64) {
                     MAX_QUESTION_CHARS,
                 );
                 let open = (deadline - unix_now()).clamp(5, 600) as u32;
-                app.pacer.wait().await;
+                app.pacer.wait(chat).await;
                 let sent = with_retry("sendPoll", || {
                     bot.send_poll(
                         ChatId(chat),
