@@ -27,6 +27,8 @@ pub struct Args {
 struct JsonAnswer<'a> {
     question: &'a str,
     answered: bool,
+    /// What the question names that the text never mentions (empty when nothing).
+    never_mentioned: &'a [String],
     results: Vec<JsonResult<'a>>,
 }
 
@@ -47,6 +49,7 @@ fn json(answer: &Answer) -> JsonAnswer<'_> {
     JsonAnswer {
         question: &answer.question,
         answered: answer.answered,
+        never_mentioned: &answer.never_mentioned,
         results: answer
             .results
             .iter()

@@ -35,6 +35,10 @@ fn ask_json_has_the_stable_shape_and_the_right_section() {
     let v = ask_json(&["--top", "4", "what were factory shop committees"]);
     assert_eq!(v["question"], "what were factory shop committees");
     assert_eq!(v["answered"], true);
+    let mut top: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    top.sort_unstable();
+    assert_eq!(top, ["answered", "never_mentioned", "question", "results"]);
+    assert_eq!(v["never_mentioned"], serde_json::json!([]));
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
     let keys = [
@@ -88,6 +92,10 @@ fn ask_json_has_the_stable_shape_and_the_right_section() {
 fn out_of_scope_questions_say_so_and_name_the_missing_term() {
     let v = ask_json(&["who was alexandra kollontai"]);
     assert_eq!(v["answered"], false);
+    assert_eq!(
+        v["never_mentioned"],
+        serde_json::json!(["alexandra kollontai"])
+    );
     let data = tempfile::tempdir().unwrap();
     let (code, out, _) =
         run(studybot(data.path()).args(["ask", "how many people died in the holodomor"]));
@@ -103,6 +111,7 @@ fn out_of_scope_questions_say_so_and_name_the_missing_term() {
     // Another name for a term the text uses is no such term: the text says "trade union".
     let v = ask_json(&["what did the bolsheviks think of labor unions?"]);
     assert_eq!(v["answered"], true, "{v}");
+    assert_eq!(v["never_mentioned"], serde_json::json!([]));
     // A question in another language, or garbled, is not read back as a list of names.
     for garbled in [
         "что такое советы рабочих",
