@@ -169,7 +169,7 @@ const COMPOUNDS: &str = include_str!("compounds.txt");
 
 /// The line of `table` whose first space-separated word is `key`, by binary search over the
 /// text itself: `table` must be sorted by first word in byte order with no word repeated (a
-/// test checks both files). Nothing is built at start-up: loading the two tables into hash
+/// test checks all three). Nothing is built at start-up: loading the two tables into hash
 /// maps took about a seventh of a whole `studybot eval` run.
 fn sorted_line(table: &'static str, key: &str) -> Option<&'static str> {
     let bytes = table.as_bytes();
@@ -477,7 +477,7 @@ impl SearchEngine {
         terms
     }
 
-    /// Compound terms of the question ("jury duty", "new economic policy") that the text never
+    /// Compound terms of the question ("jury duty", "economic policy") that the text never
     /// uses as such, though it may use their words apart. Like a name the text never uses, such
     /// a term is what a question the text does not cover usually hinges on, and its words alone
     /// match passages about something else.
