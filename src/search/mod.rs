@@ -484,6 +484,8 @@ impl SearchEngine {
     fn missing_compounds(&self, corpus: &Corpus, question: &str) -> Result<Vec<String>> {
         let tokens = self.analyzer.tokens(question);
         let mut out = Vec::new();
+        // Section titles, analysed once and only if the question has a compound.
+        let mut titles: Option<Vec<Vec<Token>>> = None;
         let mut i = 0;
         while i < tokens.len() {
             let mut step = 1;
@@ -509,16 +511,24 @@ impl SearchEngine {
                     continue;
                 };
                 step = n;
+                let titles = titles.get_or_insert_with(|| {
+                    corpus
+                        .documents
+                        .iter()
+                        .flat_map(|d| &d.sections)
+                        .map(|s| self.analyzer.tokens(&s.title))
+                        .collect()
+                });
                 // The text may use the term or another name for it ("trade union").
                 let own: Vec<&str> = run.iter().map(|t| t.stem.as_str()).collect();
-                let mut used = self.has_phrase(corpus, &own)?;
+                let mut used = self.has_phrase(titles, &own)?;
                 for synonym in line.split(' ').skip(1) {
                     if used {
                         break;
                     }
                     let tokens = self.analyzer.tokens(&synonym.replace('_', " "));
                     let stems: Vec<&str> = tokens.iter().map(|t| t.stem.as_str()).collect();
-                    used = self.has_phrase(corpus, &stems)?;
+                    used = self.has_phrase(titles, &stems)?;
                 }
                 if !used {
                     out.push(typed.join(" "));
@@ -530,8 +540,9 @@ impl SearchEngine {
         Ok(out)
     }
 
-    /// Whether the text has `stems` in a row, in a passage or a section title.
-    fn has_phrase(&self, corpus: &Corpus, stems: &[&str]) -> Result<bool> {
+    /// Whether the text has `stems` in a row, in a passage or in one of the analysed section
+    /// `titles`.
+    fn has_phrase(&self, titles: &[Vec<Token>], stems: &[&str]) -> Result<bool> {
         if stems.len() < 2 {
             return Ok(false);
         }
@@ -541,12 +552,7 @@ impl SearchEngine {
                     && w.windows(2).all(|p| p[1].position == p[0].position + 1)
             })
         };
-        let titled = corpus
-            .documents
-            .iter()
-            .flat_map(|d| &d.sections)
-            .any(|s| in_row(&self.analyzer.tokens(&s.title)));
-        if titled {
+        if titles.iter().any(|t| in_row(t)) {
             return Ok(true);
         }
         let field = self.index.fields.body;
