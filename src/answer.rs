@@ -1,10 +1,12 @@
-//! The answer to a question: ranked excerpts with citations, or an abstention that says why
-//! and points to the closest sections. Adapters render this value; it never renders itself.
+//! The answer to a question: ranked excerpts with citations; the closest excerpts with a
+//! warning that they may not answer it directly; or an abstention that says why and points to
+//! the closest sections. Adapters render this value; it never renders itself.
 
 use serde::Serialize;
 
 use crate::corpus::Citation;
 use crate::search::excerpt::Marked;
+pub use crate::search::Tier;
 
 /// One cited excerpt.
 #[derive(Debug, Clone, Serialize)]
@@ -39,8 +41,12 @@ pub struct SectionRef {
 pub struct Answer {
     /// The question as asked.
     pub question: String,
-    /// Whether the text seems to cover the question.
+    /// Whether the text seems to cover the question: false exactly when the tier is
+    /// [`Tier::NotCovered`], and the reply says the text does not seem to cover it.
     pub answered: bool,
+    /// How sure the answer is: answered, unsure (the closest passages, with a warning that
+    /// they may not answer the question directly) or not covered.
+    pub tier: Tier,
     /// Best passages first; present even when not answered (the closest ones).
     pub results: Vec<AnswerItem>,
     /// Ids of the passages that would come next ("More").
@@ -53,4 +59,12 @@ pub struct Answer {
     pub corrections: Vec<(String, String)>,
     /// Confidence that the text covers the question, 0..1.
     pub confidence: f32,
+    /// The semantic model's closeness of the question to the closest passage, when the model
+    /// takes part.
+    pub best_similarity: Option<f32>,
+    /// Its mean over every passage.
+    pub mean_similarity: Option<f32>,
+    /// What the question is about and the evidence that the text uses it (`term=evidence`),
+    /// for evaluation reports.
+    pub focus: Vec<String>,
 }

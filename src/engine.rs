@@ -10,7 +10,7 @@ use crate::corpus::cache::{self, CacheUse};
 use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::search::excerpt::{self, Marked};
-use crate::search::{dense, SearchEngine, TermStatus};
+use crate::search::{dense, SearchEngine, TermStatus, Tier, Weights};
 
 /// Most excerpts one answer can hold (the rest go behind "More").
 pub const MAX_TOP_K: usize = 10;
@@ -153,14 +153,18 @@ impl Engine {
         &self.settings
     }
 
+    /// Ranks with other weights: an evaluation trying values without editing code.
+    pub fn set_weights(&mut self, weights: Weights) {
+        self.search.set_weights(weights);
+    }
+
     /// Answers `question` with up to `top_k` excerpts.
     pub fn ask(&self, question: &str, top_k: usize) -> Result<Answer> {
         let question = question.trim();
         let top_k = top_k.clamp(1, MAX_TOP_K);
         let ranking = self.search.search(&self.corpus, question, top_k * 2 + 3)?;
-        let stems = excerpt::query_stems(&ranking.terms);
-        let answered =
-            !ranking.hits.is_empty() && ranking.confidence >= self.settings.min_confidence;
+        let stems = excerpt::query_stems(ranking.terms());
+        let tier = ranking.tier(self.settings.min_confidence, self.search.weights());
         let results: Vec<AnswerItem> = ranking
             .hits
             .iter()
@@ -174,7 +178,7 @@ impl Engine {
                     passage: hit.passage,
                     citation: self.corpus.citation(passage),
                     text: passage.text.clone(),
-                    excerpt: self.excerpt(passage, &stems, ranking.kind),
+                    excerpt: self.excerpt(passage, &stems, ranking.kind()),
                 }
             })
             .collect();
@@ -198,23 +202,24 @@ impl Engine {
                 title: self.corpus.section_of(p).title.clone(),
             })
             .collect();
-        let corrections = ranking
-            .terms
-            .iter()
-            .filter_map(|t| match &t.status {
-                TermStatus::Corrected { typed } => Some((typed.clone(), t.exact.clone())),
-                _ => None,
-            })
-            .collect();
+        let mut corrections: Vec<(String, String)> = ranking.reading.corrected_words.to_vec();
+        corrections.extend(ranking.terms().iter().filter_map(|t| match &t.status {
+            TermStatus::Corrected { typed } => Some((typed.clone(), t.exact.clone())),
+            _ => None,
+        }));
         Ok(Answer {
             question: question.to_string(),
-            answered,
+            answered: tier != Tier::NotCovered,
+            tier,
             results,
             more,
             closest_sections,
             never_mentioned: ranking.never_mentioned(),
             corrections,
             confidence: ranking.confidence,
+            best_similarity: ranking.best_similarity,
+            mean_similarity: ranking.mean_similarity,
+            focus: ranking.focus.iter().map(|f| f.describe()).collect(),
         })
     }
 
@@ -229,12 +234,9 @@ impl Engine {
         first_rank: usize,
         question: Option<&str>,
     ) -> Vec<AnswerItem> {
-        let asked = question.map(|q| {
-            let terms = self.search.analyse_question(q);
-            (
-                excerpt::query_stems(&terms),
-                crate::search::question_kind(q),
-            )
+        let asked = question.and_then(|q| {
+            let reading = self.search.read(q).ok()?;
+            Some((excerpt::query_stems(&reading.terms), reading.kind))
         });
         ids.iter()
             .filter_map(|&id| self.corpus.passages.get(id))

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::search::Tier;
 
 /// One evaluation question (the format of `eval/dev.jsonl`).
 #[derive(Debug, Clone, Deserialize)]
@@ -37,8 +38,18 @@ pub struct CaseResult {
     pub out_of_scope: bool,
     /// Whether the engine answered (did not abstain).
     pub answered: bool,
+    /// The answer's tier (answered, unsure, not covered).
+    pub tier: Tier,
     /// 1-based rank of the first gold result within the top 10.
     pub rank: Option<usize>,
+    /// The answer's confidence.
+    pub confidence: f32,
+    /// The semantic model's closeness of the question to the closest passage.
+    pub similarity: Option<f32>,
+    /// Its mean over every passage.
+    pub mean_similarity: Option<f32>,
+    /// The question's focus terms and the evidence that the text uses them.
+    pub focus: Vec<String>,
 }
 
 /// Aggregate figures.
@@ -58,6 +69,10 @@ pub struct EvalReport {
     pub oos_caught: f64,
     /// Share of in-scope questions wrongly answered "not covered".
     pub false_abstain: f64,
+    /// Share of in-scope questions answered "unsure" (the closest passages, with a warning).
+    pub in_scope_unsure: f64,
+    /// Share of out-of-scope questions answered "unsure".
+    pub oos_unsure: f64,
     /// Per question.
     pub cases: Vec<CaseResult>,
 }
@@ -117,7 +132,12 @@ pub fn evaluate(engine: &Engine, cases: &[EvalCase]) -> Result<EvalReport> {
             kind: case.kind.clone(),
             out_of_scope: case.out_of_scope,
             answered: answer.answered,
+            tier: answer.tier,
             rank,
+            confidence: answer.confidence,
+            similarity: answer.best_similarity,
+            mean_similarity: answer.mean_similarity,
+            focus: answer.focus,
         });
     }
     Ok(report(results))
@@ -152,6 +172,14 @@ fn report(cases: Vec<CaseResult>) -> EvalReport {
         false_abstain: share(
             in_scope.iter().filter(|c| !c.answered).count(),
             in_scope.len(),
+        ),
+        in_scope_unsure: share(
+            in_scope.iter().filter(|c| c.tier == Tier::Unsure).count(),
+            in_scope.len(),
+        ),
+        oos_unsure: share(
+            oos.iter().filter(|c| c.tier == Tier::Unsure).count(),
+            oos.len(),
         ),
         cases,
     }

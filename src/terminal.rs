@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::answer::Answer;
+use crate::answer::{Answer, Tier};
 use crate::engine::TocEntry;
 use crate::eval::EvalReport;
 use crate::search::excerpt::Marked;
@@ -46,6 +46,10 @@ pub fn answer(answer: &Answer, marks: Marks) -> String {
     for (typed, used) in &answer.corrections {
         let _ = writeln!(out, "(reading \"{typed}\" as \"{used}\")");
     }
+    if answer.tier == Tier::Unsure {
+        out.push_str(UNSURE);
+        out.push_str("\n\n");
+    }
     for item in &answer.results {
         let _ = writeln!(out, "{}. {}", item.rank, marked(&item.excerpt, marks));
         let _ = writeln!(out, "   — {}", item.citation);
@@ -53,6 +57,9 @@ pub fn answer(answer: &Answer, marks: Marks) -> String {
     }
     out.trim_end().to_string() + "\n"
 }
+
+/// What an "unsure" answer says before its excerpts.
+pub const UNSURE: &str = "The text may not answer this directly. These are the closest passages:";
 
 /// The "not covered" message with the closest sections.
 pub fn abstention(answer: &Answer) -> String {
@@ -76,11 +83,15 @@ pub fn abstention(answer: &Answer) -> String {
     out
 }
 
-/// "a", "a and b", "a, b and c" with each item capitalised.
+/// "a", "a and b", "a, b and c": names and terms capitalised ("Alexandra Kollontai", "Civil
+/// War"), a single ordinary word in quotes as typed (“otters”).
 pub fn quoted_list(items: &[String]) -> String {
     let cap: Vec<String> = items
         .iter()
         .map(|w| {
+            if !w.contains(' ') && crate::search::is_english_word(w) {
+                return format!("“{w}”");
+            }
             w.split(' ')
                 .map(|part| {
                     let mut c = part.chars();
@@ -131,6 +142,11 @@ pub fn eval_report(r: &EvalReport) -> String {
     let _ = writeln!(out, "MRR@10         {:.3}", r.mrr_at_10);
     let _ = writeln!(out, "oos_caught     {:.3}", r.oos_caught);
     let _ = writeln!(out, "false_abstain  {:.3}", r.false_abstain);
+    let _ = writeln!(
+        out,
+        "unsure         {:.3} in scope, {:.3} out of scope",
+        r.in_scope_unsure, r.oos_unsure
+    );
     let misses: Vec<String> = r
         .cases
         .iter()

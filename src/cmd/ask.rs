@@ -27,6 +27,9 @@ pub struct Args {
 struct JsonAnswer<'a> {
     question: &'a str,
     answered: bool,
+    /// "answered", "unsure" (the closest passages, which may not answer directly) or
+    /// "not_covered" (exactly when `answered` is false).
+    tier: studybot::answer::Tier,
     /// What the question names that the text never mentions (empty when nothing).
     never_mentioned: &'a [String],
     results: Vec<JsonResult<'a>>,
@@ -49,6 +52,7 @@ fn json(answer: &Answer) -> JsonAnswer<'_> {
     JsonAnswer {
         question: &answer.question,
         answered: answer.answered,
+        tier: answer.tier,
         never_mentioned: &answer.never_mentioned,
         results: answer
             .results

@@ -19,6 +19,11 @@ pub struct Token {
     pub position: usize,
 }
 
+/// Changes whenever the analyser would index a text differently (stop words, spelling rules,
+/// stemming): a stored index records the version it was built with and is rebuilt on a
+/// change.
+pub const ANALYZER_VERSION: &str = "1";
+
 /// Words too common to say anything about a passage, plus question words.
 pub const STOP_WORDS: &[&str] = &[
     "a",

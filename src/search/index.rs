@@ -1,17 +1,19 @@
 //! The tantivy index over passages: schema, building (in memory, or on disk under the data
-//! directory for large corpora, rebuilt only when the corpus hash changes) and the vocabulary
-//! that query analysis checks words against.
+//! directory for large corpora, rebuilt only when the corpus or the analyser changes), and the
+//! text's vocabulary as question analysis sees it: tantivy's own term dictionaries, looked up
+//! directly and searched for typos with a Levenshtein automaton.
 
 use rustc_hash::FxHashMap;
 use std::path::Path;
 
+use tantivy::query::FuzzyTermQuery;
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{PreTokenizedString, Token as TantivyToken};
-use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument};
+use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
-use super::analysis::{Analyzer, Token};
+use super::analysis::{Analyzer, Token, ANALYZER_VERSION};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 
@@ -31,7 +33,13 @@ pub struct Fields {
 }
 
 const TOKENIZER_NAME: &str = "studybot";
-const HASH_FILE: &str = "corpus.sha256";
+/// What a stored index was built from: the corpus hash and the analyser version, written last.
+const BUILT_FROM_FILE: &str = "built-from";
+
+/// The contents of [`BUILT_FROM_FILE`] for an index of `corpus`.
+fn built_from(corpus: &Corpus) -> String {
+    format!("corpus {}\nanalyzer {ANALYZER_VERSION}\n", corpus.hash)
+}
 
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
@@ -88,133 +96,10 @@ fn pre_tokenized(tokens: &[Token], stemmed: bool) -> PreTokenizedString {
     }
 }
 
-/// Corpus words and how many passages use them, for typo correction and "never mentions".
-#[derive(Debug, Default)]
-pub struct Vocabulary {
-    /// Exact (normalised, unstemmed) word → passages containing it.
-    pub words: FxHashMap<String, u32>,
-    /// Stem → passages containing it.
-    pub stems: FxHashMap<String, u32>,
-    /// Words grouped by character count, for edit-distance search.
-    by_len: FxHashMap<usize, Vec<String>>,
-}
-
-impl Vocabulary {
-    fn from_index(reader: &IndexReader, fields: &Fields) -> Result<Vocabulary> {
-        let searcher = reader.searcher();
-        let mut vocab = Vocabulary::default();
-        for segment in searcher.segment_readers() {
-            for (field, map) in [
-                (fields.exact, &mut vocab.words),
-                (fields.body, &mut vocab.stems),
-            ] {
-                let inverted = segment.inverted_index(field)?;
-                let mut stream = inverted
-                    .terms()
-                    .stream()
-                    .map_err(io_err("term dictionary"))?;
-                while stream.advance() {
-                    let Ok(word) = std::str::from_utf8(stream.key()) else {
-                        continue;
-                    };
-                    *map.entry(word.to_string()).or_default() += stream.value().doc_freq;
-                }
-            }
-        }
-        for word in vocab.words.keys() {
-            vocab
-                .by_len
-                .entry(word.chars().count())
-                .or_default()
-                .push(word.clone());
-        }
-        for words in vocab.by_len.values_mut() {
-            words.sort();
-        }
-        Ok(vocab)
-    }
-
-    /// The most frequent corpus word within a small edit distance of `word`, if any:
-    /// distance 1 for words of 4–7 letters, 2 for longer ones.
-    pub fn closest(&self, word: &str) -> Option<(&str, usize)> {
-        let len = word.chars().count();
-        if len < 4 || word.chars().any(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        let max = if len >= 8 { 2 } else { 1 };
-        let mut best: Option<(&str, usize, u32)> = None;
-        for l in len.saturating_sub(max)..=len + max {
-            for candidate in self.by_len.get(&l).into_iter().flatten() {
-                let Some(d) = bounded_distance(word, candidate, max) else {
-                    continue;
-                };
-                let df = self.words.get(candidate).copied().unwrap_or(0);
-                let better = match best {
-                    None => true,
-                    Some((_, bd, bdf)) => d < bd || (d == bd && df > bdf),
-                };
-                if better {
-                    best = Some((candidate, d, df));
-                }
-            }
-        }
-        best.map(|(w, d, _)| (w, d))
-    }
-}
-
-/// Optimal-string-alignment distance between `a` and `b`, or `None` when above `max`.
-pub fn bounded_distance(a: &str, b: &str, max: usize) -> Option<usize> {
-    // Typo correction compares a question word with thousands of corpus words: ASCII words
-    // (nearly all) are compared as bytes, with the rows on the stack, allocating nothing.
-    if a.is_ascii() && b.is_ascii() {
-        return osa_distance(a.as_bytes(), b.as_bytes(), max);
-    }
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    osa_distance(&a, &b, max)
-}
-
-/// [`bounded_distance`] over letters of any kind.
-fn osa_distance<T: PartialEq>(a: &[T], b: &[T], max: usize) -> Option<usize> {
-    const STACK: usize = 40;
-    if a.len().abs_diff(b.len()) > max {
-        return None;
-    }
-    let n = b.len() + 1;
-    let mut stack = [0usize; 3 * STACK];
-    let mut heap = Vec::new();
-    let rows: &mut [usize] = if n <= STACK {
-        &mut stack[..3 * n]
-    } else {
-        heap.resize(3 * n, 0);
-        &mut heap
-    };
-    let (mut prev2, rest) = rows.split_at_mut(n);
-    let (mut prev, mut cur) = rest.split_at_mut(n);
-    for (j, v) in prev.iter_mut().enumerate() {
-        *v = j;
-    }
-    for i in 1..=a.len() {
-        cur[0] = i;
-        let mut row_min = cur[0];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(prev2[j - 2] + 1);
-            }
-            cur[j] = v;
-            row_min = row_min.min(v);
-        }
-        if row_min > max {
-            return None;
-        }
-        std::mem::swap(&mut prev2, &mut prev);
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    let d = prev[b.len()];
-    (d <= max).then_some(d)
-}
+/// Shortest word typo correction tries: shorter words have too many neighbours one edit away.
+const MIN_TYPO_LETTERS: usize = 4;
+/// From this many letters a typo may be two edits away instead of one.
+const TWO_EDIT_LETTERS: usize = 8;
 
 fn io_err(context: &'static str) -> impl Fn(std::io::Error) -> Error {
     move |source| Error::Io {
@@ -223,14 +108,13 @@ fn io_err(context: &'static str) -> impl Fn(std::io::Error) -> Error {
     }
 }
 
-/// The built index with its reader and vocabulary.
+/// The built index with its searcher.
 pub struct PassageIndex {
     /// Schema fields.
     pub fields: Fields,
-    /// Reader for searching.
-    pub reader: IndexReader,
-    /// Corpus vocabulary.
-    pub vocabulary: Vocabulary,
+    /// The searcher over the finished index (never reloaded: the index does not change once
+    /// built).
+    pub searcher: Searcher,
     /// Whether the index was reopened from disk rather than built.
     pub reopened: bool,
 }
@@ -267,10 +151,11 @@ impl PassageIndex {
         dir: &Path,
         progress: &mut dyn FnMut(usize),
     ) -> Result<PassageIndex> {
-        let hash_path = dir.join(HASH_FILE);
-        let stored_hash = std::fs::read_to_string(&hash_path).unwrap_or_default();
+        let stamp_path = dir.join(BUILT_FROM_FILE);
+        let stamp = built_from(corpus);
+        let stored = std::fs::read_to_string(&stamp_path).unwrap_or_default();
         let (schema, fields) = schema();
-        if stored_hash.trim() == corpus.hash {
+        if stored == stamp {
             if let Ok(index) = Index::open_in_dir(dir) {
                 if index.schema() == schema {
                     register_tokenizer(&index);
@@ -289,24 +174,81 @@ impl PassageIndex {
         fill(
             &index, &fields, corpus, analyzer, analysed, threads, progress,
         )?;
-        // Written last: an interrupted build leaves no hash and is rebuilt next time.
-        std::fs::write(&hash_path, &corpus.hash).map_err(io_err("writing the index hash"))?;
+        // Written last: an interrupted build leaves no stamp and is rebuilt next time.
+        std::fs::write(&stamp_path, stamp).map_err(io_err("writing the index stamp"))?;
         Self::finish(index, fields, false)
     }
 
     fn finish(index: Index, fields: Fields, reopened: bool) -> Result<PassageIndex> {
         register_tokenizer(&index);
-        let reader = index
+        let reader: IndexReader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let vocabulary = Vocabulary::from_index(&reader, &fields)?;
         Ok(PassageIndex {
             fields,
-            reader,
-            vocabulary,
+            searcher: reader.searcher(),
             reopened,
         })
+    }
+
+    /// How many passages use `text` in `field` (as indexed: a stem in `body`, a word form in
+    /// `exact`).
+    pub fn doc_freq(&self, field: Field, text: &str) -> u32 {
+        let df = self
+            .searcher
+            .doc_freq(&Term::from_field_text(field, text))
+            .unwrap_or(0);
+        u32::try_from(df).unwrap_or(u32::MAX)
+    }
+
+    /// Whether the text uses the stem anywhere: in a passage, a section title or a lead-in.
+    pub fn has_stem(&self, stem: &str) -> bool {
+        [self.fields.body, self.fields.title, self.fields.context]
+            .into_iter()
+            .any(|field| self.doc_freq(field, stem) > 0)
+    }
+
+    /// The text's word form nearest `word` by edit distance (one edit for words of 4 to 7
+    /// letters, two from 8; a transposition is one edit), the most used of equals, found by
+    /// running tantivy's Levenshtein automaton over the term dictionary of word forms.
+    pub fn closest(&self, word: &str) -> Result<Option<String>> {
+        let letters = word.chars().count();
+        if letters < MIN_TYPO_LETTERS || word.chars().any(|c| c.is_ascii_digit()) {
+            return Ok(None);
+        }
+        let max = if letters >= TWO_EDIT_LETTERS { 2 } else { 1 };
+        for distance in 1..=max {
+            let query = FuzzyTermQuery::new(
+                Term::from_field_text(self.fields.exact, word),
+                distance,
+                true,
+            );
+            let automaton = query.automaton()?;
+            let mut found: FxHashMap<String, u32> = FxHashMap::default();
+            for segment in self.searcher.segment_readers() {
+                let inverted = segment.inverted_index(self.fields.exact)?;
+                let mut stream = inverted
+                    .terms()
+                    .search(&automaton)
+                    .into_stream()
+                    .map_err(io_err("term dictionary"))?;
+                while stream.advance() {
+                    if let Ok(term) = std::str::from_utf8(stream.key()) {
+                        *found.entry(term.to_string()).or_default() += stream.value().doc_freq;
+                    }
+                }
+            }
+            // The most used, then the first in byte order, so that answers never depend on
+            // the order segments were written in.
+            let best = found
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)));
+            if let Some((term, _)) = best {
+                return Ok(Some(term));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -371,12 +313,50 @@ fn fill(
 mod tests {
     use super::*;
 
+    fn index_of(text: &str) -> PassageIndex {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("doc.txt"), text).expect("write");
+        let corpus = Corpus::load(dir.path()).expect("corpus");
+        PassageIndex::build_in_ram(&corpus, &Analyzer::default(), &[]).expect("index")
+    }
+
     #[test]
-    fn distance_handles_transpositions_and_bounds() {
-        assert_eq!(bounded_distance("comittee", "committee", 2), Some(1));
-        assert_eq!(bounded_distance("peasents", "peasants", 2), Some(1));
-        assert_eq!(bounded_distance("wich", "which", 1), Some(1));
-        assert_eq!(bounded_distance("form", "from", 1), Some(1));
-        assert_eq!(bounded_distance("kollontai", "kornilov", 2), None);
+    fn typos_are_found_in_the_term_dictionary() {
+        let index = index_of(
+            "Title\n\nThe committee met the peasants, and the committee voted. \
+             A peasant form came from the committees.\n",
+        );
+        let closest = |w: &str| index.closest(w).expect("search");
+        assert_eq!(closest("comittee").as_deref(), Some("committee"));
+        assert_eq!(closest("peasents").as_deref(), Some("peasants"));
+        // A transposition is one edit.
+        assert_eq!(closest("fomr").as_deref(), Some("form"));
+        // Too far, too short, or a number: no correction.
+        assert_eq!(closest("kollontai"), None);
+        assert_eq!(closest("frm"), None);
+        assert_eq!(closest("1917"), None);
+        assert!(index.has_stem("committe") && !index.has_stem("kollontai"));
+        assert_eq!(index.doc_freq(index.fields.exact, "committee"), 1);
+    }
+
+    #[test]
+    fn a_stored_index_is_rebuilt_when_the_analyser_changes() {
+        let text = tempfile::tempdir().expect("temp dir");
+        std::fs::write(text.path().join("doc.txt"), "Title\n\nSome words here.\n").expect("write");
+        let corpus = Corpus::load(text.path()).expect("corpus");
+        let data = tempfile::tempdir().expect("temp dir");
+        let dir = data.path().join("index");
+        let open = || {
+            PassageIndex::open_or_build(&corpus, &Analyzer::default(), &[], &dir, &mut |_| {})
+                .expect("index")
+        };
+        assert!(!open().reopened);
+        assert!(open().reopened);
+        // An index stamped by another analyser version is built again.
+        let stamp = dir.join(BUILT_FROM_FILE);
+        let old = std::fs::read_to_string(&stamp).expect("stamp");
+        std::fs::write(&stamp, old.replace(ANALYZER_VERSION, "an older analyser")).expect("write");
+        assert!(!open().reopened);
+        assert!(open().reopened);
     }
 }

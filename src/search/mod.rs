@@ -1,83 +1,38 @@
-//! Retrieval: from a natural-language question to ranked passages, with a confidence that
-//! tells answerable questions from ones the text does not cover.
+//! Retrieval: from a natural-language question to ranked passages, with a verdict on whether
+//! the text covers the question.
 //!
-//! Stages: analyse the question ([`analysis`]); check each word against the corpus vocabulary,
-//! correcting small typos and noting words the text never uses; fetch candidates with BM25 over
-//! passage, exact-form, section-title and lead-in fields ([`index`]); re-rank them with query
-//! coverage, sentence-level proximity, question-type cues and neighbouring passages.
+//! The stages, one module each: analyse text the same way everywhere ([`analysis`]); read
+//! the question against the text's vocabulary, correcting typos ([`query`], with the word
+//! tables of [`lexicon`]); fetch candidates with one tantivy query ([`candidates`], over the
+//! index of [`index`]); re-rank them ([`rank`], whose [`Weights`] hold every tunable number);
+//! judge whether the text covers the question at all ([`confidence`]). The semantic model
+//! ([`dense`]) joins the candidates and the score; excerpts are cut by [`excerpt`].
 
 pub mod analysis;
+pub mod candidates;
+pub mod confidence;
 pub mod dense;
 pub mod excerpt;
 pub mod index;
+pub mod lexicon;
+pub mod query;
+pub mod rank;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::path::Path;
 
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
-use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, Term};
-
-use crate::corpus::text::MONTHS;
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use analysis::{Analyzer, Token};
 use index::PassageIndex;
 
+pub use confidence::{Evidence, Focus, FocusKind, Tier};
+pub use lexicon::is_english_word;
+pub use query::{question_kind, QueryTerm, QuestionKind, Reading, TermStatus};
+pub use rank::{has_quantity, Weights};
+
 /// Longest question accepted, in bytes.
 pub const MAX_QUESTION_BYTES: usize = 2000;
-/// Candidates fetched from the index before re-ranking.
-const CANDIDATES: usize = 80;
-/// Share of a question term's weight earned by a passage that has only a related word of it
-/// (synonym or derivation): a paraphrase is evidence, but weaker than the word itself.
-const RELATED_CREDIT: f32 = 0.5;
-/// BM25 boost of a related word, scaled by how rare its question term is; low, so that the
-/// many loose senses WordNet lists cannot outweigh the question's own words.
-const RELATED_BOOST: f32 = 0.3;
-
-/// How a question word relates to the corpus.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TermStatus {
-    /// The corpus uses the word (or a word with the same stem).
-    Known,
-    /// Not in the corpus, but a corpus word is one or two edits away: a typo.
-    Corrected {
-        /// What the user typed.
-        typed: String,
-    },
-    /// Not in the corpus and not close to any corpus word.
-    Unknown {
-        /// Whether it is an ordinary English word (rather than a name or a term of art).
-        common: bool,
-    },
-}
-
-/// One analysed question word.
-#[derive(Debug, Clone)]
-pub struct QueryTerm {
-    /// The word as used for search (after correction).
-    pub exact: String,
-    /// Its stem.
-    pub stem: String,
-    /// How it matched the corpus.
-    pub status: TermStatus,
-    /// Inverse document frequency weight.
-    pub idf: f32,
-    /// Position in the question.
-    pub position: usize,
-}
-
-/// What kind of answer the question asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuestionKind {
-    /// when / what year / how many / how long / how old ...
-    Quantity,
-    /// who ...
-    Person,
-    /// anything else
-    Other,
-}
 
 /// One ranked passage.
 #[derive(Debug, Clone)]
@@ -95,142 +50,51 @@ pub struct Hit {
 pub struct Ranking {
     /// Passages, best first.
     pub hits: Vec<Hit>,
-    /// The question's analysed words.
-    pub terms: Vec<QueryTerm>,
-    /// Compound terms of the question ("jury duty") that the text never uses as such.
-    pub missing_compounds: Vec<String>,
-    /// How sure the ranking is that the text covers the question, 0..1.
+    /// The question as read: its analysed words, its kind, its corrected question words.
+    pub reading: Reading,
+    /// What the question is about, with the evidence that the text uses it.
+    pub focus: Vec<Focus>,
+    /// How sure the ranking is that the text covers the question, 0..1: the best coverage
+    /// of the question among the leading passages, moved by the model's closeness.
     pub confidence: f32,
-    /// The question's kind.
-    pub kind: QuestionKind,
+    /// The semantic model's cosine between the question and the closest passage, when the
+    /// model takes part.
+    pub best_similarity: Option<f32>,
+    /// The mean of that cosine over every passage: how close the question is to the text as
+    /// a whole.
+    pub mean_similarity: Option<f32>,
+    /// Whether most of the question's words are unknown to the text and to English.
+    pub garbled: bool,
 }
 
 impl Ranking {
-    /// What the question names that the text never mentions: words the corpus never uses and
-    /// that are not ordinary English words (names, places, terms of art), then compound terms
-    /// the text never uses as such.
+    /// The question's analysed words.
+    pub fn terms(&self) -> &[QueryTerm] {
+        &self.reading.terms
+    }
+
+    /// The question's kind.
+    pub fn kind(&self) -> QuestionKind {
+        self.reading.kind
+    }
+
+    /// What the question names that the text never mentions: names, compound terms, nouns.
     pub fn never_mentioned(&self) -> Vec<String> {
-        let mut out = self.missing_names();
-        for compound in &self.missing_compounds {
-            if out.len() < MAX_MISSING_NAMES && !out.iter().any(|n| compound.contains(n.as_str())) {
-                out.push(compound.clone());
-            }
-        }
-        out
+        confidence::never_mentioned(&self.focus)
     }
 
-    /// Words of the question the corpus never uses and that are not ordinary English words:
-    /// names, places, terms of art.
-    fn missing_names(&self) -> Vec<String> {
-        // Adjacent missing words form one name ("alexandra kollontai").
-        let mut names: Vec<(usize, String)> = Vec::new();
-        for t in &self.terms {
-            if !matches!(t.status, TermStatus::Unknown { common: false }) {
-                continue;
-            }
-            match names.last_mut() {
-                Some((last, name)) if *last + 1 == t.position => {
-                    name.push(' ');
-                    name.push_str(&t.exact);
-                    *last = t.position;
-                }
-                _ => names.push((t.position, t.exact.clone())),
-            }
-        }
-        // Many unknown words, or a long run of them, are no name: the question is in another
-        // language or garbled, and listing its words back would read as nonsense.
-        if names.len() > MAX_MISSING_NAMES
-            || names
-                .iter()
-                .any(|(_, n)| n.split(' ').count() > MAX_NAME_WORDS)
-        {
-            return Vec::new();
-        }
-        names.into_iter().map(|(_, n)| n).collect()
+    /// The tier of the answer, given the confidence under which answers are unsure.
+    pub fn tier(&self, min_confidence: f32, weights: &Weights) -> Tier {
+        confidence::tier(
+            !self.hits.is_empty(),
+            &self.focus,
+            self.best_similarity,
+            self.garbled,
+            self.confidence,
+            min_confidence,
+            weights,
+        )
     }
-}
-
-/// Most separate names an abstention lists as never mentioned.
-const MAX_MISSING_NAMES: usize = 2;
-/// Most words in one such name ("alexandra mikhailovna kollontai").
-const MAX_NAME_WORDS: usize = 3;
-
-/// The SCOWL English word list, one word a line, sorted (byte order).
-const ENGLISH_WORDS: &str = include_str!("../../assets/words/english-words.txt");
-
-/// Related words (synonyms, derivations, pertainyms) for common English words, from WordNet
-/// 3.0 (see assets/wordnet/related-words.COPYRIGHT): one line per word, `word related related ...`, sorted by
-/// the first word (byte order).
-const RELATED_WORDS: &str = include_str!("../../assets/wordnet/related-words.txt");
-
-/// Two- and three-word nouns from WordNet 3.0 (see assets/wordnet/compounds.COPYRIGHT), one a line with
-/// `_` between the words (`civil_war`), sorted (byte order).
-const COMPOUNDS: &str = include_str!("../../assets/wordnet/compounds.txt");
-
-/// The line of `table` whose first space-separated word is `key`, by binary search over the
-/// text itself: `table` must be sorted by first word in byte order with no word repeated (a
-/// test checks all three). Nothing is built at start-up: loading the two tables into hash
-/// maps took about a seventh of a whole `studybot eval` run.
-fn sorted_line(table: &'static str, key: &str) -> Option<&'static str> {
-    let bytes = table.as_bytes();
-    // `lo` and `hi` are always line starts (or the end of the table).
-    let (mut lo, mut hi) = (0, table.len());
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        let start = bytes[lo..mid]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(lo, |i| lo + i + 1);
-        let end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(table.len(), |i| start + i);
-        let line = &table[start..end];
-        let head = line.split(' ').next().unwrap_or(line);
-        match head.cmp(key) {
-            std::cmp::Ordering::Equal => return Some(line),
-            std::cmp::Ordering::Less => lo = end + 1,
-            std::cmp::Ordering::Greater => hi = start,
-        }
-    }
-    None
-}
-
-/// Words related to `word`, if the WordNet table lists it.
-fn related_words(word: &str) -> Option<impl Iterator<Item = &'static str>> {
-    sorted_line(RELATED_WORDS, word).map(|line| line.split(' ').skip(1))
-}
-
-/// The WordNet compound noun the lowercase `words` make, the last one perhaps plural ("stock
-/// options"), with the other compounds of the same sense: `labor_union trade_union`.
-fn compound(words: &[String]) -> Option<&'static str> {
-    if words.len() < 2 {
-        return None;
-    }
-    let (last, init) = words.split_last()?;
-    let singulars = [
-        Some(last.to_string()),
-        last.strip_suffix('s').map(str::to_string),
-        last.strip_suffix("es").map(str::to_string),
-        last.strip_suffix("ies").map(|w| format!("{w}y")),
-    ];
-    singulars.into_iter().flatten().find_map(|last| {
-        let mut key = init.join("_");
-        key.push('_');
-        key.push_str(&last);
-        sorted_line(COMPOUNDS, &key)
-    })
-}
-
-/// Whether `word` is an ordinary English word (from the SCOWL word list, with common endings).
-pub fn is_english_word(word: &str) -> bool {
-    let known = |w: &str| sorted_line(ENGLISH_WORDS, w).is_some();
-    if known(word) {
-        return true;
-    }
-    ["s", "es", "ed", "ing", "ly", "er", "ers"]
-        .iter()
-        .any(|suffix| word.strip_suffix(suffix).is_some_and(known))
 }
 
 /// Every passage's analysed words and frame stems, for corpora small enough to keep them
@@ -269,6 +133,7 @@ pub struct SearchEngine {
     analyzer: Analyzer,
     index: PassageIndex,
     num_docs: f32,
+    weights: Weights,
     /// Sentence vectors of every passage, once computed (never when the semantic model is
     /// off). Set once, possibly while questions are being answered: the bot answers with
     /// lexical ranking alone until they are ready.
@@ -284,19 +149,6 @@ pub struct SearchEngine {
 /// Corpora with more passages than this analyse candidates per question instead of keeping
 /// every passage's analysed words in memory.
 const MAX_CACHED_PASSAGES: usize = 20_000;
-/// Weight of the semantic similarity (cosine of sentence vectors) in the final score.
-/// Measured in docs/retrieval.md.
-const SEMANTIC_WEIGHT: f32 = 2.5;
-/// Leading passages whose coverage of the question counts for confidence.
-const CONFIDENCE_DEPTH: usize = 9;
-/// Passages the question is semantically closest to join the lexical candidates.
-const SEMANTIC_CANDIDATES: usize = 10;
-/// What a passage in a list of references keeps of its score.
-const REFERENCE_LIST_WEIGHT: f32 = 0.5;
-/// How much the best passage's semantic closeness to the question moves confidence...
-const SEMANTIC_CONFIDENCE_WEIGHT: f32 = 0.5;
-/// ...above or below this cosine, the closeness of a typical answerable question.
-const SEMANTIC_CONFIDENCE_BASE: f32 = 0.35;
 
 impl std::fmt::Debug for SearchEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -315,7 +167,7 @@ impl SearchEngine {
         Ok(Self::from_index(analyzer, index, corpus, analysed))
     }
 
-    /// Opens the index stored in `dir`, rebuilding it if the corpus changed.
+    /// Opens the index stored in `dir`, rebuilding it if the corpus or the analyser changed.
     pub fn stored(
         corpus: &Corpus,
         dir: &Path,
@@ -333,11 +185,12 @@ impl SearchEngine {
         corpus: &Corpus,
         analysed: Vec<(Vec<Token>, Vec<String>)>,
     ) -> SearchEngine {
-        let num_docs = index.reader.searcher().num_docs() as f32;
+        let num_docs = index.searcher.num_docs() as f32;
         let mut engine = SearchEngine {
             analyzer,
             index,
             num_docs,
+            weights: Weights::default(),
             vectors: std::sync::OnceLock::new(),
             analysed,
             sentences: Vec::new(),
@@ -350,6 +203,16 @@ impl SearchEngine {
                 .collect();
         }
         engine
+    }
+
+    /// The weights in force.
+    pub fn weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    /// Ranks with other weights (an evaluation trying a value).
+    pub fn set_weights(&mut self, weights: Weights) {
+        self.weights = weights;
     }
 
     /// What the semantic model reads of each passage: its lead-in, if any, and its text.
@@ -413,157 +276,9 @@ impl SearchEngine {
         &self.analyzer
     }
 
-    fn idf(&self, df: u32) -> f32 {
-        let n = self.num_docs.max(1.0);
-        ((n - df as f32 + 0.5) / (df as f32 + 0.5) + 1.0).ln()
-    }
-
-    /// Resolves question words against the corpus vocabulary.
-    pub fn analyse_question(&self, question: &str) -> Vec<QueryTerm> {
-        let vocab = &self.index.vocabulary;
-        let max_idf = self.idf(0);
-        let mut seen = FxHashSet::default();
-        let mut terms = Vec::new();
-        let tokens = self.analyzer.tokens(question);
-        let capitalised = |t: &Token| {
-            let word = question.get(t.start..t.end).unwrap_or("");
-            word.chars().count() > 1 && word.chars().next().is_some_and(char::is_uppercase)
-        };
-        // A question that capitalises a word after its first shows where its names are: its
-        // lowercase words are not names, even when no word list knows them ("und", "wollte").
-        let opening = question.find(char::is_alphanumeric).unwrap_or(0);
-        let cased = tokens.iter().any(|t| t.start > opening && capitalised(t));
-        for token in tokens {
-            if !seen.insert(token.exact.clone()) {
-                continue;
-            }
-            let stem_df = vocab.stems.get(&token.stem).copied().unwrap_or(0);
-            let term = if stem_df > 0 || vocab.words.contains_key(&token.exact) {
-                QueryTerm {
-                    idf: self.idf(stem_df),
-                    exact: token.exact,
-                    stem: token.stem,
-                    status: TermStatus::Known,
-                    position: token.position,
-                }
-            } else if let Some((word, _)) = vocab.closest(&token.exact) {
-                let stem = self.analyzer.stem(word);
-                let df = vocab.stems.get(&stem).copied().unwrap_or(1);
-                QueryTerm {
-                    idf: self.idf(df),
-                    exact: word.to_string(),
-                    stem,
-                    status: TermStatus::Corrected { typed: token.exact },
-                    position: token.position,
-                }
-            } else {
-                // Numbers are not names: "never mentions 1921" would read oddly and mislead.
-                // Nor are two-letter abbreviations ("os", "eu"): a text often spells out what
-                // they stand for, so they are weak evidence that it never covers the question.
-                let common = is_english_word(&token.exact)
-                    || token.exact.chars().any(|c| c.is_ascii_digit())
-                    || token.exact.chars().count() <= 2
-                    || (cased && !capitalised(&token));
-                QueryTerm {
-                    idf: max_idf,
-                    exact: token.exact,
-                    stem: token.stem,
-                    status: TermStatus::Unknown { common },
-                    position: token.position,
-                }
-            };
-            terms.push(term);
-        }
-        terms
-    }
-
-    /// Compound terms of the question ("jury duty", "economic policy") that the text never
-    /// uses as such, though it may use their words apart. Like a name the text never uses, such
-    /// a term is what a question the text does not cover usually hinges on, and its words alone
-    /// match passages about something else.
-    fn missing_compounds(&self, corpus: &Corpus, question: &str) -> Result<Vec<String>> {
-        let tokens = self.analyzer.tokens(question);
-        let mut out = Vec::new();
-        // Section titles, analysed once and only if the question has a compound.
-        let mut titles: Option<Vec<Vec<Token>>> = None;
-        let mut i = 0;
-        while i < tokens.len() {
-            let mut step = 1;
-            for n in [3, 2] {
-                let Some(run) = tokens.get(i..i + n) else {
-                    continue;
-                };
-                if run.windows(2).any(|w| w[1].position != w[0].position + 1) {
-                    continue;
-                }
-                // As typed (American spelling, like WordNet's), then as normalised.
-                let typed: Vec<String> = run
-                    .iter()
-                    .map(|t| {
-                        question
-                            .get(t.start..t.end)
-                            .unwrap_or(&t.exact)
-                            .to_lowercase()
-                    })
-                    .collect();
-                let exact: Vec<String> = run.iter().map(|t| t.exact.clone()).collect();
-                let Some(line) = compound(&typed).or_else(|| compound(&exact)) else {
-                    continue;
-                };
-                step = n;
-                let titles = titles.get_or_insert_with(|| {
-                    corpus
-                        .documents
-                        .iter()
-                        .flat_map(|d| &d.sections)
-                        .map(|s| self.analyzer.tokens(&s.title))
-                        .collect()
-                });
-                // The text may use the term or another name for it ("trade union").
-                let own: Vec<&str> = run.iter().map(|t| t.stem.as_str()).collect();
-                let mut used = self.has_phrase(titles, &own)?;
-                for synonym in line.split(' ').skip(1) {
-                    if used {
-                        break;
-                    }
-                    let tokens = self.analyzer.tokens(&synonym.replace('_', " "));
-                    let stems: Vec<&str> = tokens.iter().map(|t| t.stem.as_str()).collect();
-                    used = self.has_phrase(titles, &stems)?;
-                }
-                if !used {
-                    out.push(typed.join(" "));
-                }
-                break;
-            }
-            i += step;
-        }
-        Ok(out)
-    }
-
-    /// Whether the text has `stems` in a row, in a passage or in one of the analysed section
-    /// `titles`.
-    fn has_phrase(&self, titles: &[Vec<Token>], stems: &[&str]) -> Result<bool> {
-        if stems.len() < 2 {
-            return Ok(false);
-        }
-        let in_row = |tokens: &[Token]| {
-            tokens.windows(stems.len()).any(|w| {
-                w.iter().zip(stems).all(|(t, s)| t.stem == *s)
-                    && w.windows(2).all(|p| p[1].position == p[0].position + 1)
-            })
-        };
-        if titles.iter().any(|t| in_row(t)) {
-            return Ok(true);
-        }
-        let field = self.index.fields.body;
-        let phrase = PhraseQuery::new(
-            stems
-                .iter()
-                .map(|s| Term::from_field_text(field, s))
-                .collect(),
-        );
-        let searcher = self.index.reader.searcher();
-        Ok(searcher.search(&phrase, &tantivy::collector::Count)? > 0)
+    /// Reads a question against the text: its words, their typos, its kind.
+    pub fn read(&self, question: &str) -> Result<Reading> {
+        query::read(&self.analyzer, &self.index, self.num_docs, question)
     }
 
     /// Ranks passages for `question`.
@@ -575,31 +290,46 @@ impl SearchEngine {
                 MAX_QUESTION_BYTES
             )));
         }
-        let terms = self.analyse_question(question);
-        let kind = question_kind(question);
-        if terms.is_empty() {
+        let w = &self.weights;
+        let reading = self.read(question)?;
+        if reading.terms.is_empty() {
             return Err(Error::BadQuestion(
                 "the question has no words to search for; ask about something in the text"
                     .to_string(),
             ));
         }
+        let terms = &reading.terms;
+        let focus = confidence::focus(&self.analyzer, &self.index, corpus, w, question, &reading)?;
+        let garbled = confidence::garbled(terms);
         let searchable: Vec<&QueryTerm> = terms
             .iter()
             .filter(|t| !matches!(t.status, TermStatus::Unknown { .. }))
             .collect();
         let total_weight: f32 = terms.iter().map(|t| t.idf).sum();
+        // A word no passage has cannot tell passages apart: for ranking it keeps only part of
+        // its weight, so that it does not shrink coverage against the other features.
+        let rank_weight: f32 = terms
+            .iter()
+            .map(|t| match t.status {
+                TermStatus::Unknown { .. } => t.idf * w.unknown_share,
+                _ => t.idf,
+            })
+            .sum::<f32>()
+            .max(f32::MIN_POSITIVE);
         if searchable.is_empty() {
             return Ok(Ranking {
                 hits: Vec::new(),
-                terms,
-                missing_compounds: Vec::new(),
+                reading,
+                focus,
                 confidence: 0.0,
-                kind,
+                best_similarity: None,
+                mean_similarity: None,
+                garbled,
             });
         }
         // Each stem the ranking looks for, with the question term it stands for and how much
         // finding it counts: fully for the term's own stem, partly for a related word's.
-        let expansions = self.expansions(&terms);
+        let expansions = candidates::expansions(&self.analyzer, &self.index, terms);
         let mut credits: FxHashMap<&str, (usize, f32)> = FxHashMap::default();
         for (i, t) in terms.iter().enumerate() {
             if !matches!(t.status, TermStatus::Unknown { .. }) {
@@ -607,9 +337,13 @@ impl SearchEngine {
             }
         }
         for (stem, i) in &expansions {
-            credits.entry(stem.as_str()).or_insert((*i, RELATED_CREDIT));
+            credits
+                .entry(stem.as_str())
+                .or_insert((*i, w.related_credit));
         }
-        let mut candidates = self.candidates(&searchable, &expansions, &terms)?;
+        let max_idf = query::idf(self.num_docs, 0);
+        let mut candidates =
+            candidates::fetch(&self.index, w, &searchable, &expansions, terms, max_idf)?;
         let vectors = self.vectors.get();
         let query_vector = match vectors {
             None => None,
@@ -618,15 +352,18 @@ impl SearchEngine {
         // Passages the question is semantically close to join the candidates even when they
         // share no word with it.
         let mut best_similarity = None;
+        let mut mean_similarity = None;
         if let (Some(q), Some(vectors)) = (&query_vector, vectors) {
             let mut by_sim: Vec<(usize, f32)> = vectors
                 .iter()
                 .enumerate()
                 .map(|(i, v)| (i, dense::cosine(q, v)))
                 .collect();
+            mean_similarity =
+                Some(by_sim.iter().map(|s| s.1).sum::<f32>() / by_sim.len().max(1) as f32);
             by_sim.sort_by(|a, b| b.1.total_cmp(&a.1));
             best_similarity = by_sim.first().map(|b| b.1);
-            for (id, _) in by_sim.into_iter().take(SEMANTIC_CANDIDATES) {
+            for (id, _) in by_sim.into_iter().take(w.semantic_candidates) {
                 if !candidates.iter().any(|c| c.0 == id) {
                     candidates.push((id, 0.0));
                 }
@@ -636,6 +373,7 @@ impl SearchEngine {
             .iter()
             .map(|c| c.1)
             .fold(f32::MIN_POSITIVE, f32::max);
+        let subject = rank::definition_subject(&reading.words, terms, reading.kind);
 
         // Per-candidate features.
         let mut base: FxHashMap<usize, (f32, f32)> = FxHashMap::default(); // id -> (score, coverage)
@@ -645,7 +383,7 @@ impl SearchEngine {
             };
             let analysed = self.analysed(corpus, id);
             let (tokens, frame) = (&analysed.0, &analysed.1);
-            let mut matched = Matched::default();
+            let mut matched = rank::Matched::default();
             for t in tokens {
                 matched.add(&credits, &t.stem);
             }
@@ -653,29 +391,46 @@ impl SearchEngine {
             for stem in frame {
                 framed.add(&credits, stem);
             }
-            let weight = |m: &Matched| m.weight(&terms);
-            let coverage = weight(&framed) / total_weight.max(f32::MIN_POSITIVE);
+            let covered = framed.weight(terms);
+            let coverage = covered / total_weight.max(f32::MIN_POSITIVE);
             let sentences = match self.sentences.get(id) {
                 Some(cached) => std::borrow::Cow::Borrowed(cached.as_slice()),
                 None => std::borrow::Cow::Owned(crate::corpus::text::sentences(&passage.text)),
             };
-            let sentence = best_sentence_weight(&sentences, tokens, &credits, &terms)
-                / total_weight.max(f32::MIN_POSITIVE);
-            let quantity = if kind == QuestionKind::Quantity && has_quantity(&passage.text) {
-                0.08
+            let sentence =
+                rank::best_sentence_weight(&sentences, tokens, &credits, terms) / rank_weight;
+            let quantity = if reading.kind == QuestionKind::Quantity && has_quantity(&passage.text)
+            {
+                w.quantity
             } else {
                 0.0
             };
+            let definition = match &subject {
+                Some(subject) => {
+                    let defines = rank::subject_use(&passage.text, tokens, subject).defines;
+                    // The passage that opens a section titled with the subject introduces it.
+                    let opens = passage.paragraph == 1
+                        && passage.part == 0
+                        && rank::names_subject(
+                            &self.analyzer.tokens(&corpus.section_of(passage).title),
+                            subject,
+                        );
+                    f32::from(u8::from(defines)) * w.definition
+                        + f32::from(u8::from(opens)) * w.section_opening
+                }
+                None => 0.0,
+            };
             let sim = self.similarity(query_vector.as_deref(), id);
-            let score = 0.45 * (bm25 / max_bm25)
-                + 0.35 * coverage
-                + 0.2 * sentence
+            let score = w.lexical * (bm25 / max_bm25)
+                + w.coverage * (covered / rank_weight)
+                + w.sentence * sentence
                 + quantity
-                + SEMANTIC_WEIGHT * sim;
+                + definition
+                + w.semantic * sim;
             // A bibliography entry shares the words of the prose that cites it without
             // answering anything.
-            let score = if is_reference_list(&corpus.section_of(passage).title) {
-                score * REFERENCE_LIST_WEIGHT
+            let score = if rank::is_reference_list(&corpus.section_of(passage).title) {
+                score * w.reference_list
             } else {
                 score
             };
@@ -693,7 +448,7 @@ impl SearchEngine {
                     .fold(0.0_f32, f32::max);
                 Hit {
                     passage: id,
-                    score: score + 0.12 * neighbour,
+                    score: score + w.neighbour * neighbour,
                     coverage,
                 }
             })
@@ -708,19 +463,14 @@ impl SearchEngine {
         // the question covers few of its words while a passage just below it covers them all.
         let confidence = hits
             .iter()
-            .take(CONFIDENCE_DEPTH)
+            .take(w.confidence_depth)
             .map(|h| h.coverage)
             .fold(0.0_f32, f32::max);
         hits.truncate(limit);
-        let missing_names = terms
-            .iter()
-            .filter(|t| matches!(t.status, TermStatus::Unknown { common: false }))
-            .count();
-        let missing_compounds = self.missing_compounds(corpus, question)?;
-        // A question that hinges on a name or a term the text never uses is not covered,
-        // however well its other words match.
-        let confidence = if missing_names > 0 || !missing_compounds.is_empty() {
-            confidence * 0.5
+        // A question about something the text never uses is not covered, however well its
+        // other words match.
+        let confidence = if focus.iter().any(Focus::missing) {
+            confidence * w.missing_factor
         } else {
             confidence
         };
@@ -728,278 +478,18 @@ impl SearchEngine {
         // passage that means what it asks: closeness above the usual level raises confidence,
         // closeness below it lowers it.
         let confidence = match best_similarity {
-            Some(sim) => (confidence
-                + SEMANTIC_CONFIDENCE_WEIGHT * (sim - SEMANTIC_CONFIDENCE_BASE))
+            Some(sim) => (confidence + w.semantic_confidence * (sim - w.semantic_confidence_base))
                 .clamp(0.0, 1.0),
             None => confidence,
         };
         Ok(Ranking {
             hits,
-            terms,
-            missing_compounds,
+            reading,
+            focus,
             confidence,
-            kind,
+            best_similarity,
+            mean_similarity,
+            garbled,
         })
-    }
-
-    /// Stems of words related to the question's words that the corpus uses, each with the index
-    /// of the question term it relates to. Bridges paraphrase ("foundation" / "base").
-    fn expansions(&self, terms: &[QueryTerm]) -> Vec<(String, usize)> {
-        let own: FxHashSet<&str> = terms.iter().map(|t| t.stem.as_str()).collect();
-        let mut out: Vec<(String, usize)> = Vec::new();
-        for (i, t) in terms.iter().enumerate() {
-            if matches!(t.status, TermStatus::Unknown { common: false }) {
-                continue;
-            }
-            let Some(words) = related_words(&t.exact) else {
-                continue;
-            };
-            for word in words {
-                for token in self.analyzer.tokens(word) {
-                    let known = self.index.vocabulary.stems.contains_key(&token.stem);
-                    if known
-                        && !own.contains(token.stem.as_str())
-                        && !out.iter().any(|(s, _)| *s == token.stem)
-                    {
-                        out.push((token.stem, i));
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn candidates(
-        &self,
-        terms: &[&QueryTerm],
-        expansions: &[(String, usize)],
-        all_terms: &[QueryTerm],
-    ) -> Result<Vec<(usize, f32)>> {
-        let f = &self.index.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let term_query = |field, text: &str, boost: f32| -> (Occur, Box<dyn Query>) {
-            let q = TermQuery::new(
-                Term::from_field_text(field, text),
-                IndexRecordOption::WithFreqs,
-            );
-            (Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost)))
-        };
-        for t in terms {
-            clauses.push(term_query(f.body, &t.stem, 1.0));
-            clauses.push(term_query(f.exact, &t.exact, 0.3));
-            clauses.push(term_query(f.title, &t.stem, 0.5));
-            clauses.push(term_query(f.context, &t.stem, 0.6));
-        }
-        // Related words count for less than the question's own.
-        for (stem, i) in expansions {
-            let boost = RELATED_BOOST * (all_terms[*i].idf / self.idf(0)).min(1.0);
-            clauses.push(term_query(f.body, stem, boost));
-        }
-        // Adjacent question words that stay adjacent in a passage ("shop committees").
-        for pair in terms.windows(2) {
-            if pair[1].position == pair[0].position + 1 {
-                let phrase = PhraseQuery::new(vec![
-                    Term::from_field_text(f.body, &pair[0].stem),
-                    Term::from_field_text(f.body, &pair[1].stem),
-                ]);
-                clauses.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(phrase), 0.5)),
-                ));
-            }
-        }
-        let query = BooleanQuery::new(clauses);
-        let searcher = self.index.reader.searcher();
-        let top: Vec<(f32, DocAddress)> =
-            searcher.search(&query, &TopDocs::with_limit(CANDIDATES).order_by_score())?;
-        let mut out = Vec::with_capacity(top.len());
-        let mut columns = FxHashMap::default();
-        for (score, addr) in top {
-            let column = match columns.entry(addr.segment_ord) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let reader = searcher.segment_reader(addr.segment_ord);
-                    e.insert(reader.fast_fields().u64("id")?)
-                }
-            };
-            if let Some(id) = column.first(addr.doc_id) {
-                out.push((id as usize, score));
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Question terms found in a text, each with the best credit any of its stems earned.
-#[derive(Debug, Clone, Default)]
-struct Matched(FxHashMap<usize, f32>);
-
-impl Matched {
-    fn add(&mut self, credits: &FxHashMap<&str, (usize, f32)>, stem: &str) {
-        if let Some(&(term, credit)) = credits.get(stem) {
-            let best = self.0.entry(term).or_insert(0.0);
-            *best = best.max(credit);
-        }
-    }
-
-    fn weight(&self, terms: &[QueryTerm]) -> f32 {
-        self.0
-            .iter()
-            .map(|(&term, &credit)| terms[term].idf * credit)
-            .sum()
-    }
-}
-
-/// The heaviest sentence of a passage, by the question weight it covers.
-fn best_sentence_weight(
-    sentences: &[std::ops::Range<usize>],
-    tokens: &[Token],
-    credits: &FxHashMap<&str, (usize, f32)>,
-    terms: &[QueryTerm],
-) -> f32 {
-    let mut best = 0.0_f32;
-    for range in sentences {
-        let mut matched = Matched::default();
-        for t in tokens
-            .iter()
-            .filter(|t| t.start >= range.start && t.end <= range.end)
-        {
-            matched.add(credits, &t.stem);
-        }
-        best = best.max(matched.weight(terms));
-    }
-    best
-}
-
-/// Whether a section title names a list of references ("8. Informative References",
-/// "Bibliography", "Works cited").
-fn is_reference_list(title: &str) -> bool {
-    let lower = title.to_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !c.is_alphabetic()).collect();
-    words
-        .iter()
-        .any(|w| matches!(*w, "references" | "bibliography"))
-        || words.windows(2).any(|w| w == ["works", "cited"])
-}
-
-const NUMBER_WORDS: &[&str] = &[
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-    "twelve", "twenty", "thirty", "forty", "fifty", "hundred", "thousand", "million", "dozen",
-    "year", "years", "months", "weeks", "days",
-];
-
-/// Whether a text states a number, date or duration.
-pub fn has_quantity(text: &str) -> bool {
-    text.chars().any(|c| c.is_ascii_digit())
-        || text
-            .split(|c: char| !c.is_alphabetic())
-            .map(str::to_lowercase)
-            .any(|w| NUMBER_WORDS.contains(&w.as_str()) || MONTHS.contains(&w.as_str()))
-}
-
-/// Reads the question's opening words for the kind of answer wanted.
-pub fn question_kind(question: &str) -> QuestionKind {
-    let q = question.to_lowercase();
-    let words: Vec<&str> = q
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let has = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
-    if words.first() == Some(&"when")
-        || has("what", "year")
-        || has("which", "year")
-        || has("what", "date")
-        || has("which", "date")
-        || has("wich", "date")
-        || ["many", "much", "long", "old", "often", "meny"]
-            .iter()
-            .any(|w| has("how", w))
-    {
-        QuestionKind::Quantity
-    } else if words.first() == Some(&"who") || has("who", "was") {
-        QuestionKind::Person
-    } else {
-        QuestionKind::Other
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reference_lists_are_told_by_their_section_title() {
-        for title in [
-            "8. Informative References",
-            "References",
-            "Bibliography",
-            "Works Cited",
-        ] {
-            assert!(is_reference_list(title), "{title}");
-        }
-        for title in [
-            "Introduction",
-            "3.2. Referencing the sources",
-            "Preferences",
-        ] {
-            assert!(!is_reference_list(title), "{title}");
-        }
-    }
-
-    #[test]
-    fn question_kinds() {
-        assert_eq!(question_kind("How many deputies?"), QuestionKind::Quantity);
-        assert_eq!(question_kind("when did it start"), QuestionKind::Quantity);
-        assert_eq!(question_kind("In what year was it"), QuestionKind::Quantity);
-        assert_eq!(question_kind("who was john reed?"), QuestionKind::Person);
-        assert_eq!(question_kind("why did it fail"), QuestionKind::Other);
-    }
-
-    #[test]
-    fn related_words_link_forms_and_synonyms() {
-        let related = |w| related_words(w).map(|r| r.collect::<Vec<_>>());
-        assert!(related("arrival").is_some_and(|r| r.contains(&"arrive")));
-        assert!(related("danger").is_some_and(|r| r.contains(&"peril")));
-        assert!(related("kollontai").is_none());
-        assert!(related("aardvark").is_some_and(|r| r == ["anteater"]));
-    }
-
-    #[test]
-    fn word_tables_are_sorted_for_binary_search() {
-        for table in [ENGLISH_WORDS, RELATED_WORDS, COMPOUNDS] {
-            let heads: Vec<&str> = table
-                .lines()
-                .map(|l| l.split(' ').next().unwrap_or(l))
-                .collect();
-            assert!(heads.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
-            // Every word is found, first and last included.
-            for head in &heads {
-                assert!(sorted_line(table, head).is_some(), "{head}");
-            }
-        }
-        assert!(sorted_line(ENGLISH_WORDS, "").is_none());
-        assert!(sorted_line(ENGLISH_WORDS, "zzzzzzzz").is_none());
-    }
-
-    #[test]
-    fn compounds_are_found_with_plural_heads_and_other_names() {
-        let words = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
-        assert!(compound(&words("stock options")).is_some());
-        assert!(compound(&words("new economic policy")).is_none());
-        assert!(compound(&words("economic policy")).is_some());
-        assert!(compound(&words("labor unions")).is_some_and(|l| l.contains(" trade_union")));
-        assert!(compound(&words("russian workers")).is_none());
-        assert!(compound(&words("war")).is_none());
-        assert!(compound(&[]).is_none());
-    }
-
-    #[test]
-    fn english_word_list_knows_common_words_not_names() {
-        assert!(is_english_word("boiling"));
-        assert!(is_english_word("toppled"));
-        // Words of everyday English that a smaller list lacks are not read as names.
-        assert!(is_english_word("payout"));
-        assert!(!is_english_word("kollontai"));
-        assert!(!is_english_word("holodomor"));
     }
 }

@@ -233,6 +233,9 @@ pub fn reply(reply: &Reply, tag: &str) -> Message {
                     h.italic(&format!("(reading {})", list.join(", ")))
                         .text("\n\n");
                 }
+                if answer.tier == crate::answer::Tier::Unsure {
+                    h.italic(crate::terminal::UNSURE).text("\n\n");
+                }
                 items(&mut h, &answer.results);
             }
         }
@@ -415,6 +418,7 @@ mod tests {
         let answer = crate::answer::Answer {
             question: "<b>who</b> & why ".repeat(30),
             answered: false,
+            tier: crate::answer::Tier::NotCovered,
             results: Vec::new(),
             more: Vec::new(),
             closest_sections: vec![crate::answer::SectionRef {
@@ -425,6 +429,9 @@ mod tests {
             never_mentioned: vec!["rasputin".into()],
             corrections: Vec::new(),
             confidence: 0.1,
+            best_similarity: None,
+            mean_similarity: None,
+            focus: Vec::new(),
         };
         let (title, description, html) = not_covered(&answer);
         assert_eq!(title, "Not in the text");

@@ -155,26 +155,204 @@ fn sections_lists_the_table_of_contents() {
     assert_eq!(out.lines().filter(|l| l.contains('§')).count(), 10);
 }
 
-/// The quality floor of the foundation issue: retrieval must not silently slide below it.
-#[test]
-fn eval_on_the_dev_set_stays_above_the_floor() {
+/// Lowest figures `studybot eval` may report on a question set: a little below those measured
+/// in docs/retrieval.md, so that retrieval never silently slides back.
+struct Floor {
+    /// The question set under `eval/`.
+    set: &'static str,
+    /// The corpus folder it asks about.
+    corpus: &'static str,
+    /// In-scope and out-of-scope questions.
+    questions: (u64, u64),
+    recall_at_1: f64,
+    recall_at_3: f64,
+    oos_caught: f64,
+    /// The most false abstentions allowed.
+    false_abstain: f64,
+}
+
+fn assert_floor(floor: &Floor) {
     let data = tempfile::tempdir().unwrap();
-    let (code, out, err) = run(studybot(data.path()).args(["eval", "eval/dev.jsonl", "--json"]));
+    let file = format!("eval/{}.jsonl", floor.set);
+    let (code, out, err) = run(studybot(data.path())
+        .env("STUDYBOT__CORPUS__DIR", floor.corpus)
+        .args(["eval", &file, "--json"]));
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["in_scope"], 44);
-    assert_eq!(v["out_of_scope"], 6);
+    assert_eq!(
+        (v["in_scope"].as_u64(), v["out_of_scope"].as_u64()),
+        (Some(floor.questions.0), Some(floor.questions.1))
+    );
     let f = |k: &str| v[k].as_f64().unwrap();
-    assert!(f("recall_at_3") >= 0.80, "Recall@3 {}", f("recall_at_3"));
-    assert!(f("oos_caught") >= 0.5, "oos_caught {}", f("oos_caught"));
+    let set = floor.set;
     assert!(
-        f("false_abstain") <= 0.05,
-        "false_abstain {}",
+        f("recall_at_1") >= floor.recall_at_1,
+        "{set}: Recall@1 {}",
+        f("recall_at_1")
+    );
+    assert!(
+        f("recall_at_3") >= floor.recall_at_3,
+        "{set}: Recall@3 {}",
+        f("recall_at_3")
+    );
+    assert!(
+        f("oos_caught") >= floor.oos_caught,
+        "{set}: oos_caught {}",
+        f("oos_caught")
+    );
+    assert!(
+        f("false_abstain") <= floor.false_abstain,
+        "{set}: false_abstain {}",
         f("false_abstain")
     );
+}
+
+/// The development questions over the shipped pamphlet.
+#[test]
+fn eval_on_the_dev_set_stays_above_the_floor() {
+    assert_floor(&Floor {
+        set: "dev",
+        corpus: "corpus",
+        questions: (44, 6),
+        recall_at_1: 0.77,
+        recall_at_3: 0.84,
+        oos_caught: 0.8,
+        false_abstain: 0.03,
+    });
+    let data = tempfile::tempdir().unwrap();
     let (code, text, _) = run(studybot(data.path()).args(["eval", "eval/dev.jsonl"]));
     assert_eq!(code, 0);
     assert!(text.contains("Recall@1") && text.contains("MRR@10") && text.contains("oos_caught"));
+}
+
+/// The questions written to check that changes generalise beyond dev, over the same text.
+#[test]
+fn eval_on_the_extra_set_stays_above_the_floor() {
+    assert_floor(&Floor {
+        set: "extra",
+        corpus: "corpus",
+        questions: (30, 6),
+        recall_at_1: 0.76,
+        recall_at_3: 0.9,
+        oos_caught: 0.8,
+        false_abstain: 0.04,
+    });
+}
+
+/// A Markdown manual written for the project (eval/texts/bike-coop).
+#[test]
+fn eval_on_the_markdown_manual_stays_above_the_floor() {
+    assert_floor(&Floor {
+        set: "bike-coop",
+        corpus: "eval/texts/bike-coop",
+        questions: (45, 11),
+        recall_at_1: 0.9,
+        recall_at_3: 0.95,
+        oos_caught: 0.8,
+        false_abstain: 0.03,
+    });
+}
+
+/// A plain-text essay in numbered chapters written for the project (eval/texts/salt-essay).
+#[test]
+fn eval_on_the_numbered_essay_stays_above_the_floor() {
+    assert_floor(&Floor {
+        set: "salt-essay",
+        corpus: "eval/texts/salt-essay",
+        questions: (48, 11),
+        recall_at_1: 0.9,
+        recall_at_3: 0.95,
+        oos_caught: 0.6,
+        false_abstain: 0.03,
+    });
+}
+
+/// A paginated plain-text report written for the project (eval/texts/library-report).
+#[test]
+fn eval_on_the_paginated_report_stays_above_the_floor() {
+    assert_floor(&Floor {
+        set: "library-report",
+        corpus: "eval/texts/library-report",
+        questions: (38, 10),
+        recall_at_1: 0.85,
+        recall_at_3: 0.95,
+        oos_caught: 0.65,
+        false_abstain: 0.03,
+    });
+}
+
+/// Regression: "how big a fine did the water company get" was read as "five", a word of the
+/// text one edit away, and answered. A word of the English word list is never a typo.
+#[test]
+fn an_english_word_is_never_read_as_a_text_word() {
+    let text = tempfile::tempdir().unwrap();
+    std::fs::write(
+        text.path().join("report.txt"),
+        "Water Report\n\nThe water company replaced five pumps and paid for new pipes.\n\n\
+         The company tested the river twice a year.\n",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(studybot(data.path())
+        .env("STUDYBOT__CORPUS__DIR", text.path())
+        .args(["ask", "--json", "how big a fine did the water company get"]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["answered"], false, "{v}");
+    assert_eq!(v["tier"], "not_covered");
+    assert_eq!(v["never_mentioned"], serde_json::json!(["fine"]));
+    let (_, out, _) = run(studybot(data.path())
+        .env("STUDYBOT__CORPUS__DIR", text.path())
+        .args(["ask", "how big a fine did the water company get"]));
+    assert!(!out.contains("reading"), "{out}");
+    assert!(out.contains("it never mentions “fine”."), "{out}");
+}
+
+/// The middle tier: the text names what the question is about but no passage plainly answers
+/// it, so the reply says so and still shows the closest excerpts with their citations.
+#[test]
+fn an_unsure_answer_warns_and_shows_the_closest_excerpts() {
+    let data = tempfile::tempdir().unwrap();
+    let question = "when is the workshop closed for the holidays?";
+    let (code, out, err) = run(studybot(data.path())
+        .env("STUDYBOT__CORPUS__DIR", "eval/texts/bike-coop")
+        .args(["ask", "--json", question]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&v["tier"], &v["answered"]),
+        (&Value::from("unsure"), &Value::from(true)),
+        "{v}"
+    );
+    assert!(v["results"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("closes for two weeks over Christmas"));
+    let (_, out, _) = run(studybot(data.path())
+        .env("STUDYBOT__CORPUS__DIR", "eval/texts/bike-coop")
+        .args(["ask", question]));
+    assert!(
+        out.starts_with(
+            "The text may not answer this directly. These are the closest passages:\n\n1. "
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("— The Millbrook Bike Workshop: Members' Manual, §4 Opening hours"),
+        "{out}"
+    );
+}
+
+/// A "what were X" question leads with the passage that introduces X, not a later one that
+/// only names it.
+#[test]
+fn a_definition_question_leads_with_the_passage_that_introduces_it() {
+    let v = ask_json(&["what were factory shop committees"]);
+    let first = v["results"][0]["text"].as_str().unwrap();
+    assert!(
+        first.contains("there were other organs of workers' democracy"),
+        "{first}"
+    );
 }
 
 #[test]
