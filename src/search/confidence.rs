@@ -11,17 +11,17 @@
 //! vocabulary.
 //!
 //! The verdict has three tiers. *Not covered*: a focus term is missing and no passage is close
-//! in meaning, or most of the question's words are unknown to the text and to English. *Unsure*:
-//! the focus is there (or a passage is close in meaning although a focus term is missing) but
-//! the leading passages cover little of the question: the reply says the text may not answer
-//! it directly and shows the closest passages. *Answered* otherwise.
+//! in meaning, or half or more of the question's words are unknown to the text and to
+//! English. *Unsure*: the focus is there (or a passage is close in meaning although a focus
+//! term is missing) but the leading passages cover little of the question: the reply says the
+//! text may not answer it directly and shows the closest passages. *Answered* otherwise.
 
 use serde::Serialize;
 
 use super::analysis::{is_stop_word, Analyzer, Token};
 use super::index::PassageIndex;
 use super::lexicon::{compound, neighbours, noun};
-use super::query::{QueryTerm, Reading, TermStatus};
+use super::query::{QueryTerm, QuestionKind, Reading, TermStatus};
 use super::rank::Weights;
 use crate::corpus::Corpus;
 use crate::error::Result;
@@ -133,8 +133,22 @@ pub fn focus(
             (f.position..f.position + len).contains(&position)
         })
     };
+    // Character entities ("&amp;") are markup pasted with the question, not words of it.
+    let markup: Vec<usize> = analyzer
+        .tokens(question)
+        .iter()
+        .filter(|t| {
+            question.get(..t.start).is_some_and(|b| b.ends_with('&'))
+                && question.get(t.end..).is_some_and(|a| a.starts_with(';'))
+        })
+        .map(|t| t.position)
+        .collect();
     let mut words = Vec::new();
-    for t in &reading.terms {
+    for t in reading
+        .terms
+        .iter()
+        .filter(|t| !markup.contains(&t.position))
+    {
         match t.status {
             TermStatus::Unknown { common: false } if !qualifier(reading, t) => words.push(Focus {
                 term: t.exact.clone(),
@@ -175,7 +189,7 @@ fn noun_focus<'a>(
     // A word that qualifies the next one is no focus: "a real base", "the french salt tax",
     // "a ten year old". One after a determiner and before a function word or the end is a
     // noun however it is mostly used: "a fine", "the building".
-    if qualifier(reading, term) {
+    if qualifier(reading, term) || answer_kind(reading, term) {
         return Ok(None);
     }
     let qualifies = followed_by_content(reading, term);
@@ -257,6 +271,16 @@ fn followed_by_content(reading: &Reading, term: &QueryTerm) -> bool {
 /// "a real base".
 fn qualifier(reading: &Reading, term: &QueryTerm) -> bool {
     followed_by_content(reading, term) && noun(&term.exact).is_some_and(|n| n.tags().contains('a'))
+}
+
+/// Whether the word names the kind of answer wanted rather than what the question is about:
+/// a noun right after "what / which" that "of" follows ("what proportion of children", "what
+/// kind of bike"), or that makes the question ask for a date or number ("on which date did").
+/// The text states the answer without the word ("eighty-one per cent", "in 1917").
+fn answer_kind(reading: &Reading, term: &QueryTerm) -> bool {
+    let word = |p: Option<usize>| p.and_then(|p| reading.words.get(p)).map(String::as_str);
+    let asks = matches!(word(term.position.checked_sub(1)), Some("what" | "which"));
+    asks && (word(Some(term.position + 1)) == Some("of") || reading.kind == QuestionKind::Quantity)
 }
 
 /// Whether the question asks what something is: "what / who + is / are / was / were ...".
@@ -410,7 +434,7 @@ pub fn never_mentioned(focus: &[Focus]) -> Vec<String> {
 /// question reads as another language or as garbled, and is refused.
 const MAX_UNKNOWN_SHARE: f32 = 0.5;
 
-/// Whether most of the question's words are unknown to the text and to English.
+/// Whether half or more of the question's words are unknown to the text and to English.
 pub fn garbled(terms: &[QueryTerm]) -> bool {
     let unknown = terms
         .iter()
@@ -420,7 +444,7 @@ pub fn garbled(terms: &[QueryTerm]) -> bool {
                 && !t.exact.chars().any(|c| c.is_ascii_digit())
         })
         .count();
-    !terms.is_empty() && unknown as f32 > MAX_UNKNOWN_SHARE * terms.len() as f32
+    !terms.is_empty() && unknown as f32 >= MAX_UNKNOWN_SHARE * terms.len() as f32
 }
 
 /// The tier of an answer (see the module documentation).

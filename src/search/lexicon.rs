@@ -102,9 +102,13 @@ pub fn is_english_word(word: &str) -> bool {
     if known(word) {
         return true;
     }
+    // The list has every letter as a word: "wer" is not "w" + "er".
     ["s", "es", "ed", "ing", "ly", "er", "ers"]
         .iter()
-        .any(|suffix| word.strip_suffix(suffix).is_some_and(known))
+        .any(|suffix| {
+            word.strip_suffix(suffix)
+                .is_some_and(|stem| stem.len() > 1 && known(stem))
+        })
 }
 
 /// A Levenshtein automaton accepting the words one edit from `word` (a transposition is one
@@ -273,6 +277,7 @@ mod tests {
         assert!(is_english_word("payout"));
         assert!(!is_english_word("kollontai"));
         assert!(!is_english_word("holodomor"));
+        assert!(!is_english_word("wer"), "not w + er");
     }
 
     #[test]

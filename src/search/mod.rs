@@ -63,7 +63,7 @@ pub struct Ranking {
     /// The mean of that cosine over every passage: how close the question is to the text as
     /// a whole.
     pub mean_similarity: Option<f32>,
-    /// Whether most of the question's words are unknown to the text and to English.
+    /// Whether half or more of the question's words are unknown to the text and to English.
     pub garbled: bool,
 }
 

@@ -2,7 +2,7 @@
 //! one, or a word it never uses, ordinary or a name) and what kind of answer it asks for.
 //!
 //! Typos are corrected by one general rule: a word that is neither in the text nor an English
-//! word is matched, by Levenshtein automaton, against the question words ("wich" → "which"),
+//! word is matched, by Levenshtein automaton, against the question words ("whcih" → "which"),
 //! then against the text's own word forms ("comittee" → "committee"), then against the English
 //! word list ("anounce" → "announce", an ordinary word the text does not use, not a name). A
 //! word of the English word list or of the text is never rewritten: "fine" is not a typo of
@@ -62,9 +62,9 @@ pub struct Reading {
     /// Its searchable words (stop words dropped), each once.
     pub terms: Vec<QueryTerm>,
     /// Every word of the question, lowercase, in order, stop words included and question
-    /// words' typos corrected ("how meny" → "how many"); indexed by [`QueryTerm::position`].
+    /// words' typos corrected ("how mnay" → "how many"); indexed by [`QueryTerm::position`].
     pub words: Vec<String>,
-    /// Corrections the search terms do not show: question words ("meny" → "many") and
+    /// Corrections the search terms do not show: question words ("mnay" → "many") and
     /// ordinary words the text does not use ("anounce" → "announce"), as (typed, read as).
     /// Typos of text words are in `terms`, as [`TermStatus::Corrected`].
     pub corrected_words: Vec<(String, String)>,
@@ -242,8 +242,8 @@ mod tests {
 
     #[test]
     fn question_word_typos_are_one_edit_from_a_question_word() {
-        assert_eq!(question_word_typo("meny"), Some("many"));
-        assert_eq!(question_word_typo("wich"), Some("which"));
+        assert_eq!(question_word_typo("mnay"), Some("many"));
+        assert_eq!(question_word_typo("whcih"), Some("which"));
         assert_eq!(question_word_typo("hwo"), Some("who"));
         assert_eq!(question_word_typo("whne"), Some("when"));
         assert_eq!(question_word_typo("soviets"), None);
@@ -309,17 +309,17 @@ mod tests {
             &analyzer,
             &index,
             n,
-            "how meny members did the council have",
+            "how mnay members did the council have",
         )
         .expect("read");
         assert_eq!(reading.kind, QuestionKind::Quantity);
         assert_eq!(
             reading.corrected_words,
-            vec![("meny".to_string(), "many".to_string())]
+            vec![("mnay".to_string(), "many".to_string())]
         );
-        assert!(reading.terms.iter().all(|t| t.exact != "meny"));
+        assert!(reading.terms.iter().all(|t| t.exact != "mnay"));
         let reading =
-            read(&analyzer, &index, n, "on wich date did the council meet").expect("read");
+            read(&analyzer, &index, n, "on whcih date did the council meet").expect("read");
         assert_eq!(reading.kind, QuestionKind::Quantity);
     }
 }

@@ -122,7 +122,7 @@ impl Default for Weights {
             focus_senses: 1,
             focus_hypernyms: false,
             neighbour_cosine: 0.75,
-            rescue_cosine: 0.58,
+            rescue_cosine: 0.6,
             rescue_apart_cosine: 0.4,
             refuse_below: 0.0,
         }

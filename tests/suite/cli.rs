@@ -37,7 +37,10 @@ fn ask_json_has_the_stable_shape_and_the_right_section() {
     assert_eq!(v["answered"], true);
     let mut top: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     top.sort_unstable();
-    assert_eq!(top, ["answered", "never_mentioned", "question", "results"]);
+    assert_eq!(
+        top,
+        ["answered", "never_mentioned", "question", "results", "tier"]
+    );
     assert_eq!(v["never_mentioned"], serde_json::json!([]));
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
@@ -215,7 +218,7 @@ fn eval_on_the_dev_set_stays_above_the_floor() {
         corpus: "corpus",
         questions: (44, 6),
         recall_at_1: 0.77,
-        recall_at_3: 0.84,
+        recall_at_3: 0.86,
         oos_caught: 0.8,
         false_abstain: 0.03,
     });
@@ -246,8 +249,8 @@ fn eval_on_the_markdown_manual_stays_above_the_floor() {
         set: "bike-coop",
         corpus: "eval/texts/bike-coop",
         questions: (45, 11),
-        recall_at_1: 0.9,
-        recall_at_3: 0.95,
+        recall_at_1: 0.93,
+        recall_at_3: 0.97,
         oos_caught: 0.8,
         false_abstain: 0.03,
     });
@@ -260,9 +263,9 @@ fn eval_on_the_numbered_essay_stays_above_the_floor() {
         set: "salt-essay",
         corpus: "eval/texts/salt-essay",
         questions: (48, 11),
-        recall_at_1: 0.9,
+        recall_at_1: 0.91,
         recall_at_3: 0.95,
-        oos_caught: 0.6,
+        oos_caught: 0.7,
         false_abstain: 0.03,
     });
 }
@@ -274,11 +277,47 @@ fn eval_on_the_paginated_report_stays_above_the_floor() {
         set: "library-report",
         corpus: "eval/texts/library-report",
         questions: (38, 10),
-        recall_at_1: 0.85,
+        recall_at_1: 0.86,
         recall_at_3: 0.95,
         oos_caught: 0.65,
         false_abstain: 0.03,
     });
+}
+
+/// "what percentage of", "on which date": the noun after "what / which" names the kind of
+/// answer, which the text states without that word ("seventy per cent"), so its absence does
+/// not count against the question; a missing noun the question is about still does.
+#[test]
+fn the_kind_of_answer_asked_for_is_not_what_the_question_is_about() {
+    let text = tempfile::tempdir().unwrap();
+    std::fs::write(
+        text.path().join("report.txt"),
+        "Library Report\n\nStaff costs were seventy per cent of spending this year.\n\n\
+         The new branch opened on the fourth of May.\n",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let ask = |question: &str| {
+        let (code, out, err) = run(studybot(data.path())
+            .env("STUDYBOT__CORPUS__DIR", text.path())
+            .args(["ask", "--json", question]));
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    for question in [
+        "what percentage of spending goes on staff",
+        "on which date did the new branch open",
+    ] {
+        let v = ask(question);
+        assert_eq!(
+            v["never_mentioned"],
+            serde_json::json!([]),
+            "{question}: {v}"
+        );
+    }
+    let v = ask("what percentage of spending goes on carpets");
+    assert_eq!(v["never_mentioned"], serde_json::json!(["carpets"]), "{v}");
+    assert_eq!(v["answered"], false, "{v}");
 }
 
 /// Regression: "how big a fine did the water company get" was read as "five", a word of the
@@ -546,7 +585,7 @@ fn large_corpus_index_is_stored_and_reused_until_the_corpus_changes() {
     };
     let (code, first, err) = ask(data.path());
     assert_eq!(code, 0, "{err}");
-    let hash_file = data.path().join("index/corpus.sha256");
+    let hash_file = data.path().join("index/built-from");
     let stamp = std::fs::metadata(&hash_file).unwrap().modified().unwrap();
     let (_, second, _) = ask(data.path());
     assert_eq!(first, second);
@@ -562,9 +601,12 @@ fn large_corpus_index_is_stored_and_reused_until_the_corpus_changes() {
     .unwrap();
     let (code, _, _) = ask(data.path());
     assert_eq!(code, 0);
-    let hash = std::fs::read_to_string(&hash_file).unwrap();
+    let built = std::fs::read_to_string(&hash_file).unwrap();
     let corpus = studybot::corpus::Corpus::load(texts.path()).unwrap();
-    assert_eq!(hash, corpus.hash, "rebuilt for the changed corpus");
+    assert!(
+        built.contains(&corpus.hash),
+        "rebuilt for the changed corpus: {built}"
+    );
 }
 
 #[test]

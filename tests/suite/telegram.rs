@@ -567,6 +567,18 @@ fn snapshot_answer() {
     insta::assert_snapshot!(rendered(&reply));
 }
 
+/// The middle tier: a warning, then the closest excerpts with their citations.
+#[test]
+fn snapshot_unsure() {
+    let reply = handler().ask("were the workers hungry?");
+    assert!(
+        matches!(&reply.content, Content::Answer(a) if a.tier == studybot::answer::Tier::Unsure),
+        "{:?}",
+        reply.content
+    );
+    insta::assert_snapshot!(rendered(&reply));
+}
+
 #[test]
 fn snapshot_abstention() {
     let reply = handler().ask("who was alexandra kollontai");
