@@ -54,7 +54,7 @@ pub struct Weights {
     pub semantic: f32,
     /// Passages the question is semantically closest to that join the candidates (row 45).
     pub semantic_candidates: usize,
-    /// Weight of the best neighbouring passage's score (rows 1-4, 11, 54).
+    /// Weight of the best neighbouring passage's score (rows 1-4, 11, 54, 65).
     pub neighbour: f32,
     /// What a passage in a list of references keeps of its score (row 39).
     pub reference_list: f32,
@@ -111,7 +111,7 @@ impl Default for Weights {
             quantity: 0.08,
             semantic: 2.5,
             semantic_candidates: 10,
-            neighbour: 0.12,
+            neighbour: 0.05,
             reference_list: 0.5,
             definition: 0.0,
             section_opening: 0.1,
