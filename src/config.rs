@@ -42,7 +42,8 @@ pub struct CorpusSettings {
 pub struct SearchSettings {
     /// Excerpts per answer.
     pub top_k: usize,
-    /// Below this confidence (0..1) the answer says the text does not cover the question.
+    /// Below this confidence (0..1) an answer is "unsure": it warns that the text may not answer
+    /// the question directly.
     pub min_confidence: f32,
     /// Corpora larger than this many bytes get an index stored under `data_dir`.
     pub persist_min_bytes: u64,
