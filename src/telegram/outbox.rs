@@ -190,6 +190,33 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
+/// Makes room in a full queue for `item` by dropping one answer: the oldest answer to the
+/// member with the most answers waiting, the new one included (on a tie, the new item's
+/// member, so that what was queued first goes first). Returns what it did and the message it
+/// dropped from the queue.
+fn make_room(items: &mut VecDeque<Outgoing>, item: &Outgoing) -> (Room, Option<Outgoing>) {
+    let mut waiting: HashMap<i64, usize> = HashMap::new();
+    for member in items
+        .iter()
+        .chain(std::iter::once(item))
+        .filter_map(|i| i.answers)
+    {
+        *waiting.entry(member).or_default() += 1;
+    }
+    let Some(flooder) = waiting
+        .iter()
+        .max_by_key(|(member, n)| (**n, Some(**member) == item.answers, -**member))
+        .map(|(member, _)| *member)
+    else {
+        return (Room::Full, None);
+    };
+    let Some(at) = items.iter().position(|i| i.answers == Some(flooder)) else {
+        // The new item is the flooder's only answer: it gives way to what is queued.
+        return (Room::DropNew, None);
+    };
+    (Room::Made, items.remove(at))
+}
+
 fn backlog(chat: i64) -> usize {
     if chat < 0 {
         GROUP_BACKLOG
@@ -234,7 +261,13 @@ impl Outbox {
         let queue = chats.entry(chat).or_default();
         let mut keep = true;
         if queue.items.len() >= backlog(chat) {
-            let room = self.make_room(queue, &item);
+            let (room, dropped) = make_room(&mut queue.items, &item);
+            if let Some(dropped) = dropped {
+                self.inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                if let Some(done) = dropped.done {
+                    let _ = done.send(None);
+                }
+            }
             if room != Room::Full && !queue.noticed {
                 queue.noticed = true;
                 // First in line: the chat learns now, not after the backlog.
@@ -270,39 +303,6 @@ impl Outbox {
             },
         );
         rx.await.ok().flatten()
-    }
-
-    /// Makes room in a full queue for `item` by dropping one answer: the oldest answer to the
-    /// member with the most answers waiting, the new one included (on a tie, the new item's
-    /// member, so that what was queued first goes first).
-    fn make_room(&self, queue: &mut ChatQueue, item: &Outgoing) -> Room {
-        let mut waiting: HashMap<i64, usize> = HashMap::new();
-        for member in queue
-            .items
-            .iter()
-            .chain(std::iter::once(item))
-            .filter_map(|i| i.answers)
-        {
-            *waiting.entry(member).or_default() += 1;
-        }
-        let Some(flooder) = waiting
-            .iter()
-            .max_by_key(|(member, n)| (**n, Some(**member) == item.answers))
-            .map(|(member, _)| *member)
-        else {
-            return Room::Full;
-        };
-        let Some(at) = queue.items.iter().position(|i| i.answers == Some(flooder)) else {
-            // The new item is the flooder's only answer: it gives way to what is queued.
-            return Room::DropNew;
-        };
-        if let Some(dropped) = queue.items.remove(at) {
-            self.inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            if let Some(done) = dropped.done {
-                let _ = done.send(None);
-            }
-        }
-        Room::Made
     }
 
     /// A chat's sender task: sends its queue in order, each at the chat's turn, until it is
@@ -544,5 +544,55 @@ impl Outbox {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(user: i64, text: &str) -> Outgoing {
+        Outgoing::answer(user, text.to_string(), None, None)
+    }
+
+    fn texts(items: &VecDeque<Outgoing>) -> Vec<String> {
+        items
+            .iter()
+            .map(|i| match &i.op {
+                Op::Send { html, .. } => html.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_backlog_drops_the_oldest_answer_to_the_member_asking_most() {
+        let mut items: VecDeque<Outgoing> = [
+            answer(1, "a1"),
+            answer(2, "b1"),
+            answer(1, "a2"),
+            Outgoing::notice("poll".into(), None),
+            answer(1, "a3"),
+        ]
+        .into();
+        // Member 2 asks again: member 1 still has the most waiting.
+        let (room, dropped) = make_room(&mut items, &answer(2, "b2"));
+        assert_eq!(room, Room::Made);
+        assert_eq!(texts(&[dropped.unwrap()].into()), ["a1"]);
+        assert_eq!(texts(&items), ["b1", "a2", "poll", "a3"]);
+        // A tie (member 1: a2, a3; member 2: b1 and the new b3): the newcomer's member gives
+        // way, their oldest first.
+        let (_, dropped) = make_room(&mut items, &answer(2, "b3"));
+        assert_eq!(texts(&[dropped.unwrap()].into()), ["b1"]);
+        // A member with nothing queued, when others are not ahead of them: their new answer
+        // is dropped rather than someone else's.
+        let mut one: VecDeque<Outgoing> = [answer(1, "a1")].into();
+        assert_eq!(make_room(&mut one, &answer(2, "b1")).0, Room::DropNew);
+        // Nothing droppable: nothing dropped.
+        let mut essential: VecDeque<Outgoing> = [Outgoing::notice("poll".into(), None)].into();
+        assert_eq!(
+            make_room(&mut essential, &Outgoing::notice("board".into(), None)).0,
+            Room::Full
+        );
     }
 }
