@@ -44,6 +44,9 @@ pub enum Error {
     /// The state database failed.
     #[error("database: {0}")]
     Store(String),
+    /// A stored record (a quiz's questions) could not be decoded.
+    #[error("unreadable record: {0}")]
+    BadRecord(String),
     /// An evaluation file is malformed.
     #[error("{}: line {line}: {message}", path.display())]
     EvalFile {

@@ -10,4 +10,5 @@ mod corpus;
 mod fake_api;
 mod fake_api_selftest;
 mod quiz;
+mod safety;
 mod telegram;
