@@ -2,6 +2,7 @@
 //! polls, correct options and deadlines), so nothing is lost on restart, SIGTERM or a crash
 //! between two user actions. One implementation today: SQLite ([`sqlite::SqliteStore`]).
 
+pub mod backup;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
