@@ -219,27 +219,49 @@ pub fn trim(marked: Marked, max: usize) -> Marked {
 /// Where a trimmed excerpt should centre: the highlight that opens the stretch (three
 /// quarters of the room long) with the most different marked words, the first such. In a
 /// long sentence that is where the question's words meet, not where one of them first
-/// appears.
+/// appears. One pass over the text and a sliding window over the highlights, however many.
 fn best_anchor(text: &str, highlights: &[Range<usize>], room: usize) -> usize {
-    let mut best = (0, 0);
-    for (i, first) in highlights.iter().enumerate() {
-        let Some(rest) = text.get(first.start..) else {
+    // (start in characters, end in characters, word, start in bytes) of each highlight.
+    let mut items: Vec<(usize, usize, usize, usize)> = Vec::with_capacity(highlights.len());
+    let mut words: FxHashMap<String, usize> = FxHashMap::default();
+    let (mut byte, mut char_count) = (0, 0);
+    for h in highlights {
+        let Some(word) = text.get(h.clone()) else {
             continue;
         };
-        let reach = rest
-            .char_indices()
-            .nth(room * 3 / 4)
-            .map_or(text.len(), |(at, _)| first.start + at);
-        let mut words: Vec<String> = Vec::new();
-        for h in highlights[i..].iter().take_while(|h| h.end <= reach) {
-            if let Some(word) = text.get(h.clone()).map(str::to_lowercase) {
-                if !words.contains(&word) {
-                    words.push(word);
-                }
-            }
+        if h.start < byte {
+            (byte, char_count) = (0, 0);
         }
-        if words.len() > best.0 {
-            best = (words.len(), first.start);
+        char_count += text.get(byte..h.start).map_or(0, |s| s.chars().count());
+        let start = char_count;
+        char_count += word.chars().count();
+        byte = h.end;
+        let next = words.len();
+        let id = *words.entry(word.to_lowercase()).or_insert(next);
+        items.push((start, char_count, id, h.start));
+    }
+    let reach = room * 3 / 4;
+    let mut counts = vec![0usize; words.len()];
+    let (mut distinct, mut next) = (0, 0);
+    let mut best = (0, 0);
+    // The window is items[i..next].
+    for (i, &(start, _, id, at)) in items.iter().enumerate() {
+        next = next.max(i);
+        while let Some(&(_, _, other, _)) = items.get(next).filter(|h| h.1 <= start + reach) {
+            if counts[other] == 0 {
+                distinct += 1;
+            }
+            counts[other] += 1;
+            next += 1;
+        }
+        if distinct > best.0 {
+            best = (distinct, at);
+        }
+        if next > i {
+            counts[id] -= 1;
+            if counts[id] == 0 {
+                distinct -= 1;
+            }
         }
     }
     best.1
