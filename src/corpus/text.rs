@@ -170,9 +170,54 @@ pub fn is_invisible_filler(c: char) -> bool {
 ///   line ends and form feeds (page breaks, which the plain-text parser reads) are removed,
 ///   so that excerpts and citations read cleanly and words are whole for the index.
 ///
-/// Unicode spaces (no-break, narrow no-break, thin...) stay as the text has them: they are
-/// visible spacing, and the parsers, sentence splitting and the analyser read them as spaces.
+/// A line whose words are joined by no-break (or other fixed-width) spaces more often than by
+/// plain ones, as when a web page or PDF used them for every space, gets plain spaces: as it
+/// was, no client could wrap it. Elsewhere such spaces stay as the text has them ("10 km",
+/// a dash kept with its word), and the parsers, sentence splitting and the analyser read them
+/// as spaces.
 pub fn clean_source(text: &str) -> std::borrow::Cow<'_, str> {
+    let cleaned = clean_characters(text);
+    if !cleaned.lines().any(is_space_joined) {
+        return cleaned;
+    }
+    let mut out = String::with_capacity(cleaned.len());
+    for line in cleaned.split_inclusive('\n') {
+        match is_space_joined(line) {
+            true => out.extend(line.chars().map(|c| match is_joining_space(c) {
+                true => ' ',
+                false => c,
+            })),
+            false => out.push_str(line),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Fixed-width spaces that web pages and PDFs put where a plain space belongs: no-break,
+/// narrow no-break, en to hair spaces, medium mathematical space (not the ideographic space,
+/// which is how Chinese and Japanese text spaces).
+fn is_joining_space(c: char) -> bool {
+    matches!(
+        c,
+        '\u{A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}'
+    )
+}
+
+/// Whether a line joins its words with [`is_joining_space`] more often than with spaces.
+fn is_space_joined(line: &str) -> bool {
+    let (mut plain, mut joining) = (0usize, 0usize);
+    for c in line.chars() {
+        if c == ' ' {
+            plain += 1;
+        } else if is_joining_space(c) {
+            joining += 1;
+        }
+    }
+    joining > plain
+}
+
+/// The line ends and invisible characters of [`clean_source`].
+fn clean_characters(text: &str) -> std::borrow::Cow<'_, str> {
     let needs_change = |c: char| {
         is_invisible_filler(c)
             || (c.is_control() && !matches!(c, '\t' | '\n' | '\u{c}'))
@@ -264,8 +309,13 @@ mod tests {
             clean_source("\u{feff}A\r\nrevo\u{ad}lu\u{200b}tion\rB\u{2029}C\u{7}\tD\u{c}"),
             "A\nrevolution\nB\n\nC\tD\u{c}"
         );
-        let clean = "Already clean:\u{a0}no-break spaces and 👩\u{200d}🔬 stay.\n";
+        let clean = "Already clean: no-break spaces (10\u{a0}km) and 👩\u{200d}🔬 stay.\n";
         assert!(matches!(clean_source(clean), std::borrow::Cow::Borrowed(_)));
+        // A line that joins every word with no-break spaces gets plain ones.
+        assert_eq!(
+            clean_source("Joined\u{a0}by\u{202f}no-break\u{a0}spaces.\r\n10\u{a0}km away.\n"),
+            "Joined by no-break spaces.\n10\u{a0}km away.\n"
+        );
     }
 
     #[test]
