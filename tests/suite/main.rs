@@ -9,5 +9,6 @@ mod cli;
 mod corpus;
 mod fake_api;
 mod fake_api_selftest;
+mod messy;
 mod quiz;
 mod telegram;
