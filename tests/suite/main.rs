@@ -7,6 +7,7 @@ mod common;
 mod bot;
 mod cli;
 mod corpus;
+mod datadir;
 mod fake_api;
 mod fake_api_selftest;
 mod messy;
