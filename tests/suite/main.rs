@@ -11,5 +11,6 @@ mod datadir;
 mod fake_api;
 mod fake_api_selftest;
 mod messy;
+mod properties;
 mod quiz;
 mod telegram;
