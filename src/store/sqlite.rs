@@ -1,7 +1,7 @@
 //! SQLite storage: WAL mode, versioned migrations, one transaction per user action.
 //!
-//! Busy and locked database: another connection (a `studybot backup`, a maintenance shell)
-//! may hold the write lock for a moment. No write is dropped for that: every connection
+//! Busy and locked database: another connection (a maintenance shell, another program) may
+//! hold the write lock for a moment. No write is dropped for that: every connection
 //! retries with growing pauses for about half a minute, logging while it waits
 //! ([`busy_pause`]), and every transaction takes the write lock when it begins (`IMMEDIATE`),
 //! the one point where SQLite can wait for it; a deferred transaction that read first and
