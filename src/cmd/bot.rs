@@ -57,6 +57,9 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
         })?),
         None => None,
     };
+    // Held until the bot exits: a second bot (or `index`, `chat`) on this data directory is
+    // refused at once instead of resuming the same quizzes.
+    let _lock = studybot::datadir::DataDirLock::acquire(&settings.data_dir)?;
     let app = Arc::new(
         App::new(
             super::load_handler(settings, true)?,

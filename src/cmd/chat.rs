@@ -206,6 +206,8 @@ impl Session {
 }
 
 pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
+    // `chat` writes the bot's database (quizzes, scores): one process per data directory.
+    let _lock = studybot::datadir::DataDirLock::acquire(&settings.data_dir)?;
     let handler = super::load_handler(settings, false)?;
     let interactive = std::io::stdin().is_terminal();
     let mut session = Session {

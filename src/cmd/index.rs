@@ -30,6 +30,8 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 }
 
 pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
+    // Never rebuild the index a running bot reads: it holds this lock.
+    let _lock = studybot::datadir::DataDirLock::acquire(&settings.data_dir)?;
     let mut out = String::new();
     let start = Instant::now();
     let (corpus, cache) = Engine::load_corpus(settings).with_context(|| "loading the corpus")?;

@@ -1,6 +1,7 @@
 //! Subcommands, one file each, and the glue they share: settings, engine loading, exit codes.
 
 mod ask;
+mod backup;
 mod bench;
 mod bot;
 mod chat;
@@ -44,6 +45,8 @@ enum Command {
     Index(index::Args),
     /// Time answers (search, excerpts, Telegram rendering) and print latency percentiles.
     Bench(bench::Args),
+    /// Copy the state database to FILE: a consistent copy, safe while the bot runs.
+    Backup(backup::Args),
 }
 
 /// Runs the chosen subcommand.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bot(args) => bot::run(&settings, args),
         Command::Index(args) => index::run(&settings, args),
         Command::Bench(args) => bench::run(&settings, args),
+        Command::Backup(args) => backup::run(&settings, args),
     }
 }
 

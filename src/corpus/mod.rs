@@ -184,10 +184,18 @@ fn read_sources(files: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
     Ok(sources)
 }
 
-/// SHA-256 (hex) of the file names and contents, in order: what a stored index and the
-/// cached parse are keyed by.
+/// What the corpus's passages and the index's words are made by: bump it when the parsers,
+/// [`text::clean_source`] or the analyser's words change, so that a stored index, the cached
+/// parse and buttons carrying passage ids are never read against passages they were not made
+/// from. Version 2: invisible fillers and odd line ends cleaned, fillers inside words joined.
+const PARSE_VERSION: &str = "studybot-passages/2";
+
+/// SHA-256 (hex) of [`PARSE_VERSION`] and the file names and contents, in order: what a
+/// stored index and the cached parse are keyed by.
 pub fn content_hash(sources: &[(PathBuf, String)]) -> String {
     let mut hasher = Sha256::new();
+    hasher.update(PARSE_VERSION.as_bytes());
+    hasher.update([0]);
     for (path, text) in sources {
         hasher.update(file_name(path).as_bytes());
         hasher.update([0]);
@@ -233,7 +241,7 @@ impl Corpus {
                 .file_stem()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let text = text.trim_start_matches('\u{feff}').replace("\r\n", "\n");
+            let text = text::clean_source(text);
             let is_markdown = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
                 e.eq_ignore_ascii_case("md") || e.eq_ignore_ascii_case("markdown")
             });

@@ -7,6 +7,7 @@
 //! JSON, which the store never reads, so a row it cannot decode can still be listed and
 //! stopped.
 
+pub mod backup;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};

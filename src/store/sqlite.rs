@@ -1,4 +1,12 @@
 //! SQLite storage: WAL mode, versioned migrations, one transaction per user action.
+//!
+//! Busy and locked database: another connection (a maintenance shell, another program) may
+//! hold the write lock for a moment. No write is dropped for that: every connection
+//! retries with growing pauses for about half a minute, logging while it waits
+//! ([`busy_pause`]), and every transaction takes the write lock when it begins (`IMMEDIATE`),
+//! the one point where SQLite can wait for it; a deferred transaction that read first and
+//! then wanted to write would fail at once instead, whatever the busy handler says. Only
+//! when the pauses run out does an operation fail, with an error, never silently.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -72,6 +80,54 @@ fn migrations() -> Migrations<'static> {
     ])
 }
 
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "studybot.sqlite3";
+
+/// Longest single pause while the database is busy.
+const BUSY_PAUSE_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+/// Pauses while the database is busy before an operation fails: 5 ms doubling up to
+/// [`BUSY_PAUSE_MAX`], about 33 s in all.
+const BUSY_RETRIES: i32 = 40;
+
+/// How long to wait before retrying the `attempt`-th time (0-based) a lock the database is
+/// busy with, or `None` to give up: bounded exponential backoff.
+pub fn busy_pause(attempt: i32) -> Option<std::time::Duration> {
+    if !(0..BUSY_RETRIES).contains(&attempt) {
+        return None;
+    }
+    let doubling = std::time::Duration::from_millis(5).saturating_mul(1 << attempt.min(16));
+    Some(doubling.min(BUSY_PAUSE_MAX))
+}
+
+/// Times the database was found busy and an operation waited (all connections of the process).
+static BUSY_WAITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times, since the process started, a store operation waited for a busy database.
+pub fn busy_waits() -> u64 {
+    BUSY_WAITS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// SQLite's busy handler: called (with how many times it was called before for the same
+/// lock) when another connection holds a lock this one needs; `true` retries.
+fn on_busy(attempt: i32) -> bool {
+    BUSY_WAITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match busy_pause(attempt) {
+        Some(pause) => {
+            if attempt == 3 || (attempt > 0 && attempt % 10 == 0) {
+                tracing::warn!("database busy (another connection holds a lock), retry {attempt}");
+            } else {
+                tracing::debug!("database busy, retrying in {pause:?}");
+            }
+            std::thread::sleep(pause);
+            true
+        }
+        None => {
+            tracing::error!("database busy through {attempt} retries: this operation fails");
+            false
+        }
+    }
+}
+
 /// The SQLite store.
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -85,7 +141,7 @@ impl SqliteStore {
             context: format!("creating the data folder {}", data_dir.display()),
             source,
         })?;
-        let conn = Connection::open(data_dir.join("studybot.sqlite3"))?;
+        let conn = Connection::open(data_dir.join(DB_FILE))?;
         Self::setup(conn)
     }
 
@@ -95,10 +151,12 @@ impl SqliteStore {
     }
 
     fn setup(mut conn: Connection) -> Result<SqliteStore> {
+        // First, so that even switching to WAL waits for a busy database.
+        conn.busy_handler(Some(on_busy))?;
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations().to_latest(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
@@ -483,6 +541,80 @@ mod tests {
     }
 
     const QUESTIONS: &str = r#"[{"key":"q1"},{"key":"q2"}]"#;
+
+    /// A write while another connection holds the write lock waits for it and then lands:
+    /// it is retried, not dropped.
+    #[test]
+    fn a_write_waits_for_another_connections_write_lock_and_lands() {
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let id = store.create_quiz(5, 50, QUESTIONS, 1).unwrap().unwrap();
+        store.begin_question(id, 0, "q1", 31, 1).unwrap();
+        store.attach_poll(id, 0, "p", 1, None).unwrap();
+        let other = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        other
+            .execute_batch("BEGIN IMMEDIATE; UPDATE players SET points = 0;")
+            .unwrap();
+        let before = busy_waits();
+        let writer = {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                (
+                    store.record_answer("p", 9, "Cy", 1, &ten),
+                    store.begin_question(id, 1, "q2", 60, 2),
+                )
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while busy_waits() < before + 2 {
+            assert!(Instant::now() < deadline, "the write never waited");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!writer.is_finished(), "held back by the other connection");
+        other.execute_batch("COMMIT").unwrap();
+        let (answer, current) = writer.join().unwrap();
+        assert!(matches!(
+            answer.unwrap(),
+            AnswerOutcome::Recorded { correct: true, .. }
+        ));
+        current.unwrap();
+        assert_eq!(store.player(5, 9).unwrap().unwrap().points, 10);
+        assert_eq!(store.running_quiz(5).unwrap().unwrap().deadline, Some(60));
+    }
+
+    /// Transactions take the write lock when they begin, where SQLite can wait for it: a
+    /// deferred one that read first would get "database is locked" at once on its first
+    /// write, without the busy handler being asked.
+    #[test]
+    fn transactions_take_the_write_lock_when_they_begin() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let mut conn = store.conn();
+        let tx = conn.transaction().unwrap();
+        let other = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        other.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let err = other.execute_batch("BEGIN IMMEDIATE").unwrap_err();
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy)
+        );
+        drop(tx);
+        other.execute_batch("BEGIN IMMEDIATE; COMMIT").unwrap();
+    }
+
+    #[test]
+    fn busy_pauses_grow_and_are_bounded() {
+        let pauses: Vec<_> = (0..).map_while(busy_pause).collect();
+        assert_eq!(pauses.len(), BUSY_RETRIES as usize);
+        assert_eq!(pauses[0], std::time::Duration::from_millis(5));
+        assert!(pauses.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(pauses.last(), Some(&BUSY_PAUSE_MAX));
+        let total: std::time::Duration = pauses.iter().sum();
+        assert!((20..=40).contains(&total.as_secs()), "{total:?}");
+        assert_eq!(busy_pause(-1), None);
+    }
 
     #[test]
     fn migrations_are_valid() {
