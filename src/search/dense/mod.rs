@@ -45,6 +45,12 @@ const UNK: u32 = 100;
 const BATCH_TOKENS: usize = 512;
 /// Most passages in one batch.
 const BATCH_TEXTS: usize = 32;
+/// From this many tokens in one pass, the linear layers multiply in f32 (weights converted
+/// once per pass, FMA matrix products from `matrixmultiply`) instead of the integer kernel.
+/// On AVX2 without VNNI the f32 products are faster once the conversion is shared by enough
+/// tokens (passages); the integer kernel, which reads each weight once as a byte and converts
+/// nothing, is faster for questions. Measured in BENCHMARKS.md.
+const F32_MIN_TOKENS: usize = 64;
 
 static WEIGHTS: &[u8] = include_bytes!("../../../assets/model/minilm-l6-int8.bin");
 static VOCAB: &str = include_str!("../../../assets/model/vocab.txt");
@@ -405,21 +411,44 @@ impl MiniLm {
             }
         }
         layer_norm(&mut ws.x, &self.embedding_norm);
+        let f32_products = total >= F32_MIN_TOKENS;
         for layer in &self.layers {
-            ws.quant.quantize(&ws.x, DIMS);
-            layer.query.apply(&ws.quant, &mut ws.q);
-            layer.key.apply(&ws.quant, &mut ws.k);
-            layer.value.apply(&ws.quant, &mut ws.v);
+            if f32_products {
+                let w = &mut ws.weights;
+                layer.query.apply_f32(&ws.x, w, &mut ws.q);
+                layer.key.apply_f32(&ws.x, w, &mut ws.k);
+                layer.value.apply_f32(&ws.x, w, &mut ws.v);
+            } else {
+                ws.quant.quantize(&ws.x, DIMS);
+                layer.query.apply(&ws.quant, &mut ws.q);
+                layer.key.apply(&ws.quant, &mut ws.k);
+                layer.value.apply(&ws.quant, &mut ws.v);
+            }
             attention(lengths(), ws);
-            ws.quant.quantize(&ws.ctx, DIMS);
-            layer.attention_out.apply(&ws.quant, &mut ws.y);
+            layer.attention_out.apply_any(
+                &ws.ctx,
+                f32_products,
+                &mut ws.quant,
+                &mut ws.weights,
+                &mut ws.y,
+            );
             add(&mut ws.x, &ws.y);
             layer_norm(&mut ws.x, &layer.attention_norm);
-            ws.quant.quantize(&ws.x, DIMS);
-            layer.intermediate.apply(&ws.quant, &mut ws.h);
+            layer.intermediate.apply_any(
+                &ws.x,
+                f32_products,
+                &mut ws.quant,
+                &mut ws.weights,
+                &mut ws.h,
+            );
             ws.h.iter_mut().for_each(|v| *v = gelu(*v));
-            ws.quant.quantize(&ws.h, INTERMEDIATE);
-            layer.output.apply(&ws.quant, &mut ws.y);
+            layer.output.apply_any(
+                &ws.h,
+                f32_products,
+                &mut ws.quant,
+                &mut ws.weights,
+                &mut ws.y,
+            );
             add(&mut ws.x, &ws.y);
             layer_norm(&mut ws.x, &layer.output_norm);
         }
@@ -448,6 +477,8 @@ pub struct Workspace {
     h: Vec<f32>,
     y: Vec<f32>,
     quant: QuantRows,
+    /// One weight matrix converted to f32 (long inputs only).
+    weights: Vec<f32>,
     /// One row of attention weights.
     scores: Vec<f32>,
     /// One head's keys of one text, transposed (dimension-major).
@@ -455,6 +486,58 @@ pub struct Workspace {
 }
 
 impl Linear {
+    /// [`Self::apply_f32`] or, quantising `x` into `quant` first, [`Self::apply`].
+    fn apply_any(
+        &self,
+        x: &[f32],
+        f32_products: bool,
+        quant: &mut QuantRows,
+        weights: &mut Vec<f32>,
+        out: &mut Vec<f32>,
+    ) {
+        if f32_products {
+            self.apply_f32(x, weights, out);
+        } else {
+            quant.quantize(x, self.cols);
+            self.apply(quant, out);
+        }
+    }
+
+    /// `out = x · Wᵀ · scale + bias` in f32, the weights converted into `weights` first.
+    fn apply_f32(&self, x: &[f32], weights: &mut Vec<f32>, out: &mut Vec<f32>) {
+        let n = x.len() / self.cols;
+        weights.clear();
+        weights.extend(
+            self.values
+                .chunks_exact(self.cols)
+                .zip(&self.scale)
+                .flat_map(|(row, &s)| row.iter().map(move |&v| f32::from(v) * s)),
+        );
+        out.clear();
+        out.extend((0..n).flat_map(|_| self.bias.iter().copied()));
+        // SAFETY: the pointers and strides describe `x` (n × cols, row-major), the converted
+        // weights read as their transpose (cols × rows), and `out` (n × rows); the three
+        // buffers hold exactly that many elements and do not overlap.
+        unsafe {
+            matrixmultiply::sgemm(
+                n,
+                self.cols,
+                self.rows,
+                1.0,
+                x.as_ptr(),
+                self.cols as isize,
+                1,
+                weights.as_ptr(),
+                1,
+                self.cols as isize,
+                1.0,
+                out.as_mut_ptr(),
+                self.rows as isize,
+                1,
+            );
+        }
+    }
+
     /// `out = x · Wᵀ · scale + bias` for the quantised rows of `x`.
     fn apply(&self, x: &QuantRows, out: &mut Vec<f32>) {
         out.clear();
