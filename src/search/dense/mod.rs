@@ -506,15 +506,22 @@ impl Linear {
     /// `out = x · Wᵀ · scale + bias` in f32, the weights converted into `weights` first.
     fn apply_f32(&self, x: &[f32], weights: &mut Vec<f32>, out: &mut Vec<f32>) {
         let n = x.len() / self.cols;
-        weights.clear();
-        weights.extend(
-            self.values
-                .chunks_exact(self.cols)
-                .zip(&self.scale)
-                .flat_map(|(row, &s)| row.iter().map(move |&v| f32::from(v) * s)),
-        );
-        out.clear();
-        out.extend((0..n).flat_map(|_| self.bias.iter().copied()));
+        // Resized and filled row by row rather than extended from an iterator: these loops
+        // vectorise, the iterator's did not (a tenth of the passages' time).
+        weights.resize(self.rows * self.cols, 0.0);
+        for ((w, v), &s) in weights
+            .chunks_exact_mut(self.cols)
+            .zip(self.values.chunks_exact(self.cols))
+            .zip(&self.scale)
+        {
+            for (w, &v) in w.iter_mut().zip(v) {
+                *w = f32::from(v) * s;
+            }
+        }
+        out.resize(n * self.rows, 0.0);
+        for row in out.chunks_exact_mut(self.rows) {
+            row.copy_from_slice(&self.bias);
+        }
         // SAFETY: the pointers and strides describe `x` (n × cols, row-major), the converted
         // weights read as their transpose (cols × rows), and `out` (n × rows); the three
         // buffers hold exactly that many elements and do not overlap.
