@@ -53,4 +53,7 @@ pub struct Answer {
     pub corrections: Vec<(String, String)>,
     /// Confidence that the text covers the question, 0..1.
     pub confidence: f32,
+    /// Whether the semantic model took part in ranking (it does once passage vectors are
+    /// ready, unless `search.semantic` is off).
+    pub semantic: bool,
 }

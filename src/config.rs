@@ -48,9 +48,6 @@ pub struct SearchSettings {
     pub persist_min_bytes: u64,
     /// Whether the semantic model (sentence vectors) takes part in ranking.
     pub semantic: bool,
-    /// Corpora with more passages than this rank without the semantic model: their passage
-    /// vectors would take too long to compute on a small server.
-    pub semantic_max_passages: usize,
 }
 
 /// Quiz settings.
@@ -161,7 +158,6 @@ impl Default for SearchSettings {
             min_confidence: 0.35,
             persist_min_bytes: 2_000_000,
             semantic: true,
-            semantic_max_passages: 3_000,
         }
     }
 }

@@ -27,6 +27,9 @@ pub struct Args {
 struct JsonAnswer<'a> {
     question: &'a str,
     answered: bool,
+    /// Whether the semantic model took part in this answer (false until passage vectors are
+    /// ready, or with `search.semantic = false`).
+    semantic: bool,
     /// What the question names that the text never mentions (empty when nothing).
     never_mentioned: &'a [String],
     results: Vec<JsonResult<'a>>,
@@ -49,6 +52,7 @@ fn json(answer: &Answer) -> JsonAnswer<'_> {
     JsonAnswer {
         question: &answer.question,
         answered: answer.answered,
+        semantic: answer.semantic,
         never_mentioned: &answer.never_mentioned,
         results: answer
             .results

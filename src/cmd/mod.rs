@@ -201,6 +201,7 @@ fn load_engine_semantic_later(settings: &Settings) -> anyhow::Result<std::sync::
     std::thread::Builder::new()
         .name("semantic-vectors".into())
         .spawn(move || {
+            studybot::search::dense::run_in_background_priority();
             background.add_semantic(&settings, &mut |_, _| {});
             if background.semantic() {
                 tracing::info!("semantic ranking on");

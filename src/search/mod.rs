@@ -103,6 +103,8 @@ pub struct Ranking {
     pub confidence: f32,
     /// The question's kind.
     pub kind: QuestionKind,
+    /// Whether the semantic model took part (passage vectors were ready).
+    pub semantic: bool,
 }
 
 impl Ranking {
@@ -272,7 +274,7 @@ pub struct SearchEngine {
     /// Sentence vectors of every passage, once computed (never when the semantic model is
     /// off). Set once, possibly while questions are being answered: the bot answers with
     /// lexical ranking alone until they are ready.
-    vectors: std::sync::OnceLock<Vec<Vec<f32>>>,
+    vectors: std::sync::OnceLock<dense::PassageVectors>,
     /// Analysed words of every passage and of its frame (lead-in, section title, speaker),
     /// likewise: re-analysing candidates was most of the time per question.
     analysed: Vec<(Vec<Token>, Vec<String>)>,
@@ -352,22 +354,10 @@ impl SearchEngine {
         engine
     }
 
-    /// What the semantic model reads of each passage: its lead-in, if any, and its text.
-    pub fn semantic_inputs(corpus: &Corpus) -> Vec<String> {
-        corpus
-            .passages
-            .iter()
-            .map(|p| match &p.context {
-                Some(c) => format!("{c} {}", p.text),
-                None => p.text.clone(),
-            })
-            .collect()
-    }
-
     /// Turns on the semantic half of ranking with one vector per passage (in passage order,
-    /// from [`dense::embed_all`] over [`Self::semantic_inputs`]). Vectors for another number
-    /// of passages, or a second set, are ignored.
-    pub fn set_passage_vectors(&self, vectors: Vec<Vec<f32>>) {
+    /// from [`dense::embed_all`]). Vectors for another number of passages, or a second set,
+    /// are ignored.
+    pub fn set_passage_vectors(&self, vectors: dense::PassageVectors) {
         if vectors.len() == self.num_docs as usize {
             let _ = self.vectors.set(vectors);
         }
@@ -388,13 +378,6 @@ impl SearchEngine {
                 ),
                 None => (Vec::new(), Vec::new()),
             }),
-        }
-    }
-
-    fn similarity(&self, query: Option<&[f32]>, id: usize) -> f32 {
-        match (query, self.vectors.get().and_then(|v| v.get(id))) {
-            (Some(q), Some(v)) => dense::cosine(q, v),
-            _ => 0.0,
         }
     }
 
@@ -595,6 +578,7 @@ impl SearchEngine {
                 missing_compounds: Vec::new(),
                 confidence: 0.0,
                 kind,
+                semantic: false,
             });
         }
         // Each stem the ranking looks for, with the question term it stands for and how much
@@ -610,23 +594,18 @@ impl SearchEngine {
             credits.entry(stem.as_str()).or_insert((*i, RELATED_CREDIT));
         }
         let mut candidates = self.candidates(&searchable, &expansions, &terms)?;
-        let vectors = self.vectors.get();
-        let query_vector = match vectors {
+        // The question's cosine with every passage, once passage vectors are ready.
+        let similarities = match self.vectors.get() {
             None => None,
-            Some(_) => Some(dense::MiniLm::shipped()?.embed(question)),
+            Some(vectors) => Some(vectors.similarities(&dense::MiniLm::shipped()?.embed(question))),
         };
         // Passages the question is semantically close to join the candidates even when they
         // share no word with it.
         let mut best_similarity = None;
-        if let (Some(q), Some(vectors)) = (&query_vector, vectors) {
-            let mut by_sim: Vec<(usize, f32)> = vectors
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i, dense::cosine(q, v)))
-                .collect();
-            by_sim.sort_by(|a, b| b.1.total_cmp(&a.1));
-            best_similarity = by_sim.first().map(|b| b.1);
-            for (id, _) in by_sim.into_iter().take(SEMANTIC_CANDIDATES) {
+        if let Some(sims) = &similarities {
+            let nearest = dense::nearest(sims, SEMANTIC_CANDIDATES);
+            best_similarity = nearest.first().map(|b| b.1);
+            for (id, _) in nearest {
                 if !candidates.iter().any(|c| c.0 == id) {
                     candidates.push((id, 0.0));
                 }
@@ -666,7 +645,10 @@ impl SearchEngine {
             } else {
                 0.0
             };
-            let sim = self.similarity(query_vector.as_deref(), id);
+            let sim = similarities
+                .as_ref()
+                .and_then(|s| s.get(id).copied())
+                .unwrap_or(0.0);
             let score = 0.45 * (bm25 / max_bm25)
                 + 0.35 * coverage
                 + 0.2 * sentence
@@ -739,6 +721,7 @@ impl SearchEngine {
             missing_compounds,
             confidence,
             kind,
+            semantic: similarities.is_some(),
         })
     }
 

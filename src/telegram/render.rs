@@ -554,6 +554,7 @@ mod tests {
             never_mentioned: vec!["rasputin".into()],
             corrections: Vec::new(),
             confidence: 0.1,
+            semantic: false,
         };
         let (title, description, html) = not_covered(&answer);
         assert_eq!(title, "Not in the text");

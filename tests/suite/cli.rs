@@ -37,8 +37,18 @@ fn ask_json_has_the_stable_shape_and_the_right_section() {
     assert_eq!(v["answered"], true);
     let mut top: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     top.sort_unstable();
-    assert_eq!(top, ["answered", "never_mentioned", "question", "results"]);
+    assert_eq!(
+        top,
+        [
+            "answered",
+            "never_mentioned",
+            "question",
+            "results",
+            "semantic"
+        ]
+    );
     assert_eq!(v["never_mentioned"], serde_json::json!([]));
+    assert_eq!(v["semantic"], true, "the model ranks by default");
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
     let keys = [
@@ -86,6 +96,18 @@ fn ask_json_has_the_stable_shape_and_the_right_section() {
         results[0]["document"],
         "#98 - Russia - October 1917 - Working class Power!"
     );
+}
+
+#[test]
+fn ask_json_says_when_the_model_took_no_part() {
+    let data = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(studybot(data.path())
+        .env("STUDYBOT__SEARCH__SEMANTIC", "false")
+        .args(["ask", "--json", "what were factory shop committees"]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["semantic"], false);
+    assert_eq!(v["answered"], true, "words alone still answer");
 }
 
 #[test]
@@ -426,4 +448,34 @@ fn large_corpus_parse_is_cached_and_a_damaged_or_stale_cache_is_rebuilt() {
     assert_eq!(code, 0, "{err}");
     assert!(edited.contains("walled gardens"), "{edited}");
     assert_ne!(std::fs::read(&cache).unwrap(), written);
+}
+
+#[test]
+fn index_computes_passage_vectors_once_and_reads_them_back() {
+    let data = tempfile::tempdir().unwrap();
+    // A vector cache of this test's own, not the one the suite shares.
+    std::fs::create_dir_all(data.path().join("semantic")).unwrap();
+    let index = || {
+        run(studybot(data.path())
+            .env("STUDYBOT__CORPUS__DIR", fixture("handbook"))
+            .arg("index"))
+    };
+    let (code, out, err) = index();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("passage vectors computed in") && out.contains("stored int8"),
+        "{out}"
+    );
+    let files: Vec<String> = std::fs::read_dir(data.path().join("semantic"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files.len() == 1 && files[0].starts_with("vectors-") && files[0].ends_with(".bin"),
+        "{files:?}"
+    );
+    let (code, out, err) = index();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("passage vectors read from"), "{out}");
 }
