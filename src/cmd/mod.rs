@@ -7,6 +7,7 @@ mod chat;
 mod eval;
 mod index;
 mod sections;
+mod version;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -19,13 +20,21 @@ use studybot::{Engine, Error};
 
 /// Answers questions about a text with cited excerpts, on Telegram and in the terminal.
 #[derive(Debug, Parser)]
-#[command(name = "studybot", version, about)]
+#[command(
+    name = "studybot",
+    about,
+    disable_version_flag = true,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     /// Settings file read after config/default.toml (instead of config/local.toml).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Print the version and the hash of the corpus it serves.
+    #[arg(short = 'V', long)]
+    version: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,8 +57,22 @@ enum Command {
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(&Sources::standard(cli.config.as_deref()))?;
-    match cli.command {
+    let sources = Sources::standard(cli.config.as_deref());
+    let command = match cli.command {
+        _ if cli.version => return version::run(&sources),
+        Some(command) => command,
+        None => {
+            use clap::CommandFactory as _;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::MissingSubcommand,
+                    "a subcommand is required",
+                )
+                .exit()
+        }
+    };
+    let settings = Settings::load(&sources)?;
+    match command {
         Command::Ask(args) => ask::run(&settings, args),
         Command::Sections(args) => sections::run(&settings, args),
         Command::Eval(args) => eval::run(&settings, args),

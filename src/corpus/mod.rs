@@ -201,6 +201,13 @@ pub fn content_hash(sources: &[(PathBuf, String)]) -> String {
     hash
 }
 
+/// The [`content_hash`] of the corpus files of `dir`, and how many files there are: read and
+/// hashed, not parsed. It is the hash a stored index and the cached parse are keyed by.
+pub fn hash_dir(dir: &Path) -> Result<(String, usize)> {
+    let sources = read_sources(&corpus_files(dir)?)?;
+    Ok((content_hash(&sources), sources.len()))
+}
+
 impl Corpus {
     /// Loads every `.txt` and `.md` file of `dir` (not recursing into subfolders).
     pub fn load(dir: &Path) -> Result<Corpus> {
