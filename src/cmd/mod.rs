@@ -4,6 +4,7 @@ mod ask;
 mod bench;
 mod bot;
 mod chat;
+mod check;
 mod eval;
 mod index;
 mod sections;
@@ -53,6 +54,8 @@ enum Command {
     Index(index::Args),
     /// Time answers (search, excerpts, Telegram rendering) and print latency percentiles.
     Bench(bench::Args),
+    /// Check the set-up before going live: settings, corpus, quiz bank, data_dir, the bot token.
+    Check(check::Args),
 }
 
 /// Runs the chosen subcommand.
@@ -71,6 +74,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .exit()
         }
     };
+    // `check` reports broken settings as one of its findings instead of stopping on them.
+    if let Command::Check(args) = command {
+        return check::run(&sources, args);
+    }
     let settings = Settings::load(&sources)?;
     match command {
         Command::Ask(args) => ask::run(&settings, args),
@@ -80,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bot(args) => bot::run(&settings, args),
         Command::Index(args) => index::run(&settings, args),
         Command::Bench(args) => bench::run(&settings, args),
+        Command::Check(args) => check::run(&sources, args),
     }
 }
 

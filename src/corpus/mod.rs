@@ -8,6 +8,7 @@ pub mod cache;
 mod markdown;
 mod plain;
 pub mod text;
+mod warnings;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 pub use plain::looks_like_heading;
+pub use warnings::CorpusWarning;
 
 /// Title of the section holding text before a document's first heading.
 pub const INTRODUCTION: &str = "Introduction";
