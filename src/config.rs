@@ -73,6 +73,9 @@ pub struct TelegramSettings {
     pub token: Option<Token>,
     /// Bot API base URL; empty means Telegram's own.
     pub api_url: Option<String>,
+    /// The public https URL Telegram delivers this bot's updates to, when it runs behind a
+    /// webhook; unset for long polling. `studybot check` compares it with Telegram's.
+    pub webhook_url: Option<String>,
     /// Questions one user may ask in a burst before the bot slows them down.
     pub flood_burst: u32,
     /// Seconds for one question of the burst allowance to come back.
@@ -178,6 +181,7 @@ impl Default for TelegramSettings {
         TelegramSettings {
             token: None,
             api_url: None,
+            webhook_url: None,
             flood_burst: 6,
             flood_refill_secs: 2.0,
             max_sends_per_sec: 25,
@@ -313,6 +317,15 @@ impl Settings {
         if self.quiz.cooldown_secs > 86_400 {
             return bad("quiz.cooldown_secs", "must be at most 86400 (a day)");
         }
+        if let Some(url) = &self.telegram.webhook_url {
+            let https = url::Url::parse(url).is_ok_and(|u| u.scheme() == "https" && u.has_host());
+            if !https {
+                return bad(
+                    "telegram.webhook_url",
+                    "must be an https URL (Telegram calls webhooks over https only)",
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -384,6 +397,29 @@ mod tests {
         };
         let err = Settings::load(&sources).unwrap_err().to_string();
         assert!(err.contains("quiz.open_period_secs"), "{err}");
+    }
+
+    #[test]
+    fn webhook_url_must_be_https() {
+        let load = |url: &str| {
+            Settings::load(&Sources {
+                env: vec![("STUDYBOT__TELEGRAM__WEBHOOK_URL".into(), url.into())],
+                ..Sources::default()
+            })
+        };
+        let s = load("https://bot.example.org/telegram").unwrap();
+        assert_eq!(
+            s.telegram.webhook_url.as_deref(),
+            Some("https://bot.example.org/telegram")
+        );
+        for bad in [
+            "http://bot.example.org/telegram",
+            "bot.example.org",
+            "https://",
+        ] {
+            let err = load(bad).unwrap_err().to_string();
+            assert!(err.contains("telegram.webhook_url"), "{bad}: {err}");
+        }
     }
 
     #[test]

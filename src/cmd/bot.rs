@@ -14,7 +14,7 @@ use super::UsageError;
 pub struct Args {}
 
 /// Checks the token's shape without ever echoing it.
-fn validate_token(token: Option<&str>) -> Result<Token, UsageError> {
+pub(super) fn validate_token(token: Option<&str>) -> Result<Token, UsageError> {
     let token = token
         .map(str::trim)
         .filter(|t| !t.is_empty())

@@ -8,6 +8,7 @@ pub mod cache;
 mod markdown;
 mod plain;
 pub mod text;
+mod warnings;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 pub use plain::looks_like_heading;
+pub use warnings::CorpusWarning;
 
 /// Title of the section holding text before a document's first heading.
 pub const INTRODUCTION: &str = "Introduction";
@@ -207,6 +209,13 @@ pub fn content_hash(sources: &[(PathBuf, String)]) -> String {
         let _ = write!(hash, "{byte:02x}");
     }
     hash
+}
+
+/// The [`content_hash`] of the corpus files of `dir`, and how many files there are: read and
+/// hashed, not parsed. It is the hash a stored index and the cached parse are keyed by.
+pub fn hash_dir(dir: &Path) -> Result<(String, usize)> {
+    let sources = read_sources(&corpus_files(dir)?)?;
+    Ok((content_hash(&sources), sources.len()))
 }
 
 impl Corpus {

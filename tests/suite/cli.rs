@@ -1,4 +1,5 @@
-//! The command line as a user runs it: `ask`, `ask --json`, `sections`, `eval`, bad input.
+//! The command line as a user runs it: `ask`, `ask --json`, `sections`, `eval`, `--version`,
+//! bad input.
 
 use serde_json::Value;
 
@@ -478,4 +479,65 @@ fn index_computes_passage_vectors_once_and_reads_them_back() {
     let (code, out, err) = index();
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("passage vectors read from"), "{out}");
+}
+
+#[test]
+fn version_prints_the_corpus_hash() {
+    let data = tempfile::tempdir().unwrap();
+    let version = |args: &[&str], corpus: &std::path::Path| {
+        let (code, out, err) = run(studybot(data.path())
+            .args(args)
+            .env("STUDYBOT__CORPUS__DIR", corpus));
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let shipped = version(&["--version"], &root().join("corpus"));
+    let mut lines = shipped.lines();
+    assert_eq!(
+        lines.next(),
+        Some(concat!("studybot ", env!("CARGO_PKG_VERSION")))
+    );
+    let corpus_line = lines.next().unwrap_or_default();
+    let hash = corpus_line
+        .rsplit_once("sha256 ")
+        .map(|(_, h)| h)
+        .unwrap_or_default();
+    assert!(
+        corpus_line.contains("corpus (1 file): sha256 "),
+        "{shipped}"
+    );
+    assert!(
+        hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{shipped}"
+    );
+    assert_eq!(version(&["-V"], &root().join("corpus")), shipped);
+    // Another text, another hash; the same text elsewhere, the same hash.
+    let handbook = version(&["--version"], &fixture("handbook"));
+    assert!(!handbook.contains(hash), "{handbook}");
+    let copy = tempfile::tempdir().unwrap();
+    for name in ["community-garden.md", "notes.txt"] {
+        std::fs::copy(fixture("handbook").join(name), copy.path().join(name)).unwrap();
+    }
+    let hash_of = |out: &str| {
+        let line = out.lines().nth(1).unwrap_or_default().to_string();
+        line.rsplit_once("sha256 ").map(|(_, h)| h.to_string())
+    };
+    let copied = version(&["--version"], copy.path());
+    assert!(hash_of(&copied).is_some(), "{copied}");
+    assert_eq!(hash_of(&copied), hash_of(&handbook));
+    // No corpus, or broken settings: still the version, and why there is no hash.
+    let missing = version(&["--version"], &data.path().join("nowhere"));
+    assert!(missing.starts_with("studybot "), "{missing}");
+    assert!(
+        missing.contains("corpus: no hash (corpus folder"),
+        "{missing}"
+    );
+    let (code, out, _) = run(studybot(data.path())
+        .arg("--version")
+        .env("STUDYBOT__SEARCH__TOP_K", "many"));
+    assert_eq!(code, 0);
+    assert!(out.contains("corpus: no hash (configuration:"), "{out}");
+    // Without a subcommand or --version: usage, exit code 2, as before.
+    let (code, _, err) = run(studybot(data.path()).args(["--config", "config/default.toml"]));
+    assert_eq!(code, 2, "{err}");
 }

@@ -150,6 +150,12 @@ struct State {
     /// Members' statuses ("creator", "administrator", "member", "left"), by (chat, user).
     members: HashMap<(i64, i64), String>,
     scripted: Vec<Scripted>,
+    /// Fields that replace those of the default `getMe` answer.
+    me: Map<String, Value>,
+    /// The webhook Telegram would deliver updates to ("" when none), for `getWebhookInfo`.
+    webhook_url: String,
+    /// Further `getWebhookInfo` fields (`last_error_message`, ...).
+    webhook_extra: Map<String, Value>,
 }
 
 struct Shared {
@@ -351,6 +357,25 @@ impl FakeApi {
             .filter(|id| !st.callbacks_answered.contains(*id))
             .cloned()
             .collect()
+    }
+
+    /// Changes fields of the `getMe` answer, e.g. `{"supports_inline_queries": false}`.
+    pub fn set_me(&self, fields: Value) {
+        if let Value::Object(fields) = fields {
+            self.shared.lock().me.extend(fields);
+        }
+    }
+
+    /// Makes `getWebhookInfo` report a webhook at `url` ("" for none), with `extra` fields
+    /// such as `last_error_message`, as if another deployment had set one. `deleteWebhook`
+    /// removes it, as on Telegram.
+    pub fn set_webhook(&self, url: &str, extra: Value) {
+        let mut st = self.shared.lock();
+        st.webhook_url = url.to_string();
+        st.webhook_extra = match extra {
+            Value::Object(fields) => fields,
+            _ => Map::new(),
+        };
     }
 
     /// The bot's own user id (as returned by `getMe`).
@@ -1072,12 +1097,30 @@ fn long_poll<'a>(
 
 fn dispatch(st: &mut State, method: &str, body: &Value) -> ApiResult {
     match method {
-        "getMe" => Ok(me()),
+        "getMe" => {
+            let mut me = me();
+            if let Some(obj) = me.as_object_mut() {
+                obj.extend(st.me.clone());
+            }
+            Ok(me)
+        }
         "getWebhookInfo" => {
-            Ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
+            let mut info = json!({
+                "url": st.webhook_url,
+                "has_custom_certificate": false,
+                "pending_update_count": 0
+            });
+            if let Some(obj) = info.as_object_mut() {
+                obj.extend(st.webhook_extra.clone());
+            }
+            Ok(info)
         }
         "getUpdates" => get_updates(st, body),
         "deleteWebhook" | "sendChatAction" => {
+            if method == "deleteWebhook" {
+                st.webhook_url.clear();
+                st.webhook_extra.clear();
+            }
             require_chat_if(method == "sendChatAction", body)?;
             Ok(json!(true))
         }
@@ -1169,6 +1212,15 @@ fn me() -> Value {
 }
 
 fn get_updates(st: &mut State, body: &Value) -> ApiResult {
+    if !st.webhook_url.is_empty() {
+        return Err(ApiErr {
+            status: 409,
+            description: "Conflict: can't use getUpdates method while webhook is active; use \
+                          deleteWebhook to delete the webhook first"
+                .into(),
+            violation: None,
+        });
+    }
     let offset = get_i64(body, "offset").unwrap_or(0);
     let limit = get_i64(body, "limit").unwrap_or(100).clamp(1, 100) as usize;
     if offset > 0 {

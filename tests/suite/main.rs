@@ -5,6 +5,7 @@
 mod common;
 
 mod bot;
+mod check;
 mod cli;
 mod corpus;
 mod datadir;
