@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use studybot::config::{Settings, Sources};
+use studybot::config::{Settings, Sources, Token};
 use studybot::corpus::{Corpus, CorpusWarning};
 use studybot::Engine;
 use teloxide::prelude::Requester as _;
@@ -107,7 +107,7 @@ pub fn run(sources: &Sources, _args: Args) -> anyhow::Result<ExitCode> {
     let mut report = Report::default();
     let mut secrets = Vec::new();
     if let Some(settings) = check_settings(sources, &mut report) {
-        if let Some(token) = settings.telegram.token.as_deref().map(str::trim) {
+        if let Some(token) = settings.telegram.token.as_ref().map(|t| t.expose().trim()) {
             secrets.push(token.to_string());
             if let Some((_, secret)) = token.split_once(':') {
                 secrets.push(secret.to_string());
@@ -391,8 +391,8 @@ fn check_telegram(settings: &Settings, report: &mut Report) {
     let has_token = settings
         .telegram
         .token
-        .as_deref()
-        .is_some_and(|t| !t.trim().is_empty());
+        .as_ref()
+        .is_some_and(|t| !t.expose().trim().is_empty());
     if !has_token {
         report.add(
             Level::Warning,
@@ -402,13 +402,14 @@ fn check_telegram(settings: &Settings, report: &mut Report) {
         );
         return;
     }
-    let token = match super::bot::validate_token(settings.telegram.token.as_deref()) {
-        Ok(token) => token,
-        Err(e) => {
-            report.add(Level::Error, "token", e.0);
-            return;
-        }
-    };
+    let token =
+        match super::bot::validate_token(settings.telegram.token.as_ref().map(Token::expose)) {
+            Ok(token) => token,
+            Err(e) => {
+                report.add(Level::Error, "token", e.0);
+                return;
+            }
+        };
     let api_url = match settings
         .telegram
         .api_url
@@ -433,7 +434,7 @@ fn check_telegram(settings: &Settings, report: &mut Report) {
         .as_ref()
         .map(|u| format!(" via {u}"))
         .unwrap_or_default();
-    let mut bot = teloxide::Bot::new(token);
+    let mut bot = teloxide::Bot::new(token.expose());
     if let Some(url) = api_url {
         bot = bot.set_api_url(url);
     }

@@ -160,15 +160,12 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
-    fn question(key: &str) -> crate::quiz::QuizQuestion {
-        crate::quiz::QuizQuestion {
-            key: key.into(),
-            question: format!("Question {key}?"),
-            options: vec!["a".into(), "b".into(), "c".into(), "d".into()],
-            correct: 1,
-            explanation: "Because.".into(),
-            doc: 0,
-            section: 1,
+    /// Every answer right and worth ten points, so the writer's rows are easy to count.
+    fn ten(_option: usize, _correct: usize, streak: i64) -> crate::store::Scored {
+        crate::store::Scored {
+            correct: true,
+            points: 10,
+            streak: streak + 1,
         }
     }
 
@@ -179,8 +176,11 @@ mod tests {
     fn a_backup_while_another_connection_writes_opens_and_is_consistent() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-        let id = store.create_quiz(1, &[question("q")], 0).unwrap().unwrap();
-        store.set_current(id, 0, 30).unwrap();
+        let id = store
+            .create_quiz(1, 10, r#"[{"key":"q"}]"#, 0)
+            .unwrap()
+            .unwrap();
+        store.begin_question(id, 0, "q", 30, 0).unwrap();
         store.attach_poll(id, 0, "poll", 1, None).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let writer = {
@@ -189,7 +189,7 @@ mod tests {
                 let mut user = 0;
                 while !stop.load(Ordering::Relaxed) {
                     user += 1;
-                    store.record_answer("poll", user, "Ann", 1).unwrap();
+                    store.record_answer("poll", user, "Ann", 1, &ten).unwrap();
                 }
                 user
             })

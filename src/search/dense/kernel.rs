@@ -44,7 +44,7 @@ pub fn activation_limit(cols: usize) -> f32 {
 impl QuantRows {
     /// Quantises `x` (rows of `cols` values) in place of what was held before.
     pub fn quantize(&mut self, x: &[f32], cols: usize) {
-        assert!(cols > 0 && x.len() % cols == 0, "whole rows");
+        assert!(cols > 0 && x.len().is_multiple_of(cols), "whole rows");
         let limit = activation_limit(cols);
         self.rows = x.len() / cols;
         self.cols = cols;
@@ -103,7 +103,7 @@ fn max_abs(row: &[f32]) -> f32 {
 pub fn matmul(a: &QuantRows, w: &Int8Rows<'_>, bias: Option<&[f32]>, out: &mut [f32]) {
     check_shapes(a, w, bias, out);
     #[cfg(target_arch = "x86_64")]
-    if simd_available() && w.cols % 16 == 0 {
+    if simd_available() && w.cols.is_multiple_of(16) {
         // SAFETY: AVX2 was detected on this processor just now, and the shapes were checked.
         unsafe { avx2::matmul(a, w, bias, out) };
         return;
@@ -259,7 +259,7 @@ mod avx2 {
     /// AVX2 must be available, the shapes checked and `cols` a multiple of 16.
     #[target_feature(enable = "avx2")]
     pub unsafe fn matmul(a: &QuantRows, w: &Int8Rows<'_>, bias: Option<&[f32]>, out: &mut [f32]) {
-        debug_assert!(a.cols % 16 == 0);
+        debug_assert!(a.cols.is_multiple_of(16));
         let n = a.rows;
         let mut r0 = 0;
         while r0 < w.rows {
