@@ -9,6 +9,7 @@ mod check;
 mod cli;
 mod corpus;
 mod datadir;
+mod deploy;
 mod fake_api;
 mod fake_api_selftest;
 mod messy;
