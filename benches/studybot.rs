@@ -98,6 +98,15 @@ fn semantic(c: &mut Criterion) {
             }
         })
     });
+    // The model alone: tokenising, forward pass and pooling of each question, one thread.
+    let model = studybot::search::dense::MiniLm::shipped().unwrap();
+    group.bench_function("encode_dev_questions", |b| {
+        b.iter(|| {
+            for q in &questions {
+                black_box(model.embed(q));
+            }
+        })
+    });
     group.finish();
 }
 

@@ -67,4 +67,7 @@ pub struct Answer {
     /// What the question is about and the evidence that the text uses it (`term=evidence`),
     /// for evaluation reports.
     pub focus: Vec<String>,
+    /// Whether the semantic model took part in ranking (it does once passage vectors are
+    /// ready, unless `search.semantic` is off).
+    pub semantic: bool,
 }

@@ -49,9 +49,6 @@ pub struct SearchSettings {
     pub persist_min_bytes: u64,
     /// Whether the semantic model (sentence vectors) takes part in ranking.
     pub semantic: bool,
-    /// Corpora with more passages than this rank without the semantic model: their passage
-    /// vectors would take too long to compute on a small server.
-    pub semantic_max_passages: usize,
 }
 
 /// Quiz settings.
@@ -64,6 +61,9 @@ pub struct QuizSettings {
     pub max_questions: u32,
     /// Seconds each quiz poll stays open.
     pub open_period_secs: u32,
+    /// Seconds after a quiz starts in a group before the next `/quiz` there is accepted, so a
+    /// start-stop loop cannot flood the group or use up its questions.
+    pub cooldown_secs: u32,
 }
 
 /// Telegram settings.
@@ -71,15 +71,67 @@ pub struct QuizSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct TelegramSettings {
     /// Bot token from @BotFather (prefer `TELOXIDE_TOKEN`).
-    pub token: Option<String>,
+    pub token: Option<Token>,
     /// Bot API base URL; empty means Telegram's own.
     pub api_url: Option<String>,
+    /// The public https URL Telegram delivers this bot's updates to, when it runs behind a
+    /// webhook; unset for long polling. `studybot check` compares it with Telegram's.
+    pub webhook_url: Option<String>,
     /// Questions one user may ask in a burst before the bot slows them down.
     pub flood_burst: u32,
     /// Seconds for one question of the burst allowance to come back.
     pub flood_refill_secs: f32,
     /// Most messages the bot sends per second, over all chats (Telegram allows about 30).
     pub max_sends_per_sec: u32,
+    /// Chats the bot serves (group ids, and user ids for private chats); empty means everyone.
+    pub allowed_chats: Vec<i64>,
+}
+
+/// The bot token. Its secret half never reaches a log line or an error message: `Debug` and
+/// `Display` show `123456789:***`, and [`Token::redact`] scrubs it from text such as an error
+/// body a proxy echoed back.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Token(String);
+
+impl Token {
+    /// A token from its text.
+    pub fn new(token: impl Into<String>) -> Token {
+        Token(token.into())
+    }
+
+    /// The whole token, for the one place that needs it: the Bot API client.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The bot's id, the part before the colon (not secret: it is the bot's user id).
+    fn id(&self) -> &str {
+        self.0.split_once(':').map_or("", |(id, _)| id)
+    }
+
+    /// `text` with every occurrence of the token, or of its secret half, replaced by the
+    /// redacted form.
+    pub fn redact(&self, text: &str) -> String {
+        let secret = self.0.split_once(':').map_or(self.0.as_str(), |(_, s)| s);
+        if secret.is_empty() {
+            return text.to_string();
+        }
+        text.replace(&self.0, &self.to_string())
+            .replace(secret, "***")
+    }
+}
+
+impl std::fmt::Display for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:***", self.id())
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token({self})")
+    }
 }
 
 impl Default for Settings {
@@ -110,7 +162,6 @@ impl Default for SearchSettings {
             min_confidence: 0.35,
             persist_min_bytes: 2_000_000,
             semantic: true,
-            semantic_max_passages: 3_000,
         }
     }
 }
@@ -121,6 +172,7 @@ impl Default for QuizSettings {
             questions: 5,
             max_questions: 20,
             open_period_secs: 30,
+            cooldown_secs: 60,
         }
     }
 }
@@ -130,9 +182,11 @@ impl Default for TelegramSettings {
         TelegramSettings {
             token: None,
             api_url: None,
+            webhook_url: None,
             flood_burst: 6,
             flood_refill_secs: 2.0,
             max_sends_per_sec: 25,
+            allowed_chats: Vec::new(),
         }
     }
 }
@@ -210,6 +264,8 @@ impl Settings {
             config::Environment::with_prefix("STUDYBOT")
                 .separator("__")
                 .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("telegram.allowed_chats")
                 .source(Some(env)),
         );
         for (var, key) in [
@@ -258,6 +314,18 @@ impl Settings {
         }
         if !(1..=10_000).contains(&self.telegram.max_sends_per_sec) {
             return bad("telegram.max_sends_per_sec", "must be between 1 and 10000");
+        }
+        if self.quiz.cooldown_secs > 86_400 {
+            return bad("quiz.cooldown_secs", "must be at most 86400 (a day)");
+        }
+        if let Some(url) = &self.telegram.webhook_url {
+            let https = url::Url::parse(url).is_ok_and(|u| u.scheme() == "https" && u.has_host());
+            if !https {
+                return bad(
+                    "telegram.webhook_url",
+                    "must be an https URL (Telegram calls webhooks over https only)",
+                );
+            }
         }
         Ok(())
     }
@@ -309,7 +377,10 @@ mod tests {
         let s = Settings::load(&sources).unwrap();
         assert_eq!(s.corpus.dir, PathBuf::from("/texts"));
         assert_eq!(s.search.top_k, 7);
-        assert_eq!(s.telegram.token.as_deref(), Some("123:abc"));
+        assert_eq!(
+            s.telegram.token.as_ref().map(Token::expose),
+            Some("123:abc")
+        );
         assert_eq!(s.telegram.api_url.as_deref(), Some("http://127.0.0.1:9"));
     }
 
@@ -327,6 +398,29 @@ mod tests {
         };
         let err = Settings::load(&sources).unwrap_err().to_string();
         assert!(err.contains("quiz.open_period_secs"), "{err}");
+    }
+
+    #[test]
+    fn webhook_url_must_be_https() {
+        let load = |url: &str| {
+            Settings::load(&Sources {
+                env: vec![("STUDYBOT__TELEGRAM__WEBHOOK_URL".into(), url.into())],
+                ..Sources::default()
+            })
+        };
+        let s = load("https://bot.example.org/telegram").unwrap();
+        assert_eq!(
+            s.telegram.webhook_url.as_deref(),
+            Some("https://bot.example.org/telegram")
+        );
+        for bad in [
+            "http://bot.example.org/telegram",
+            "bot.example.org",
+            "https://",
+        ] {
+            let err = load(bad).unwrap_err().to_string();
+            assert!(err.contains("telegram.webhook_url"), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -353,5 +447,54 @@ mod tests {
         assert_eq!(s.quiz.open_period_secs, d.quiz.open_period_secs);
         assert_eq!(s.data_dir, d.data_dir);
         assert_eq!(s.telegram.max_sends_per_sec, d.telegram.max_sends_per_sec);
+        assert_eq!(s.telegram.allowed_chats, d.telegram.allowed_chats);
+        assert_eq!(s.quiz.cooldown_secs, d.quiz.cooldown_secs);
+    }
+
+    #[test]
+    fn allowed_chats_come_from_a_file_or_a_comma_separated_variable() {
+        let local = file("[telegram]\nallowed_chats = [-1001234567890, 42]\n");
+        let sources = Sources {
+            local_file: Some(local.path().to_path_buf()),
+            local_required: true,
+            ..Sources::default()
+        };
+        let s = Settings::load(&sources).unwrap();
+        assert_eq!(s.telegram.allowed_chats, vec![-1001234567890, 42]);
+        let sources = Sources {
+            env: vec![(
+                "STUDYBOT__TELEGRAM__ALLOWED_CHATS".into(),
+                "-100777,42".into(),
+            )],
+            ..Sources::default()
+        };
+        let s = Settings::load(&sources).unwrap();
+        assert_eq!(s.telegram.allowed_chats, vec![-100777, 42]);
+    }
+
+    #[test]
+    fn the_token_never_shows_in_debug_display_or_redacted_text() {
+        let token = Token::new("123456789:AAHsecretSECRETsecret_-x");
+        let settings = Settings {
+            telegram: TelegramSettings {
+                token: Some(token.clone()),
+                ..TelegramSettings::default()
+            },
+            ..Settings::default()
+        };
+        for shown in [
+            format!("{token}"),
+            format!("{token:?}"),
+            format!("{settings:?}"),
+            token.redact("GET /bot123456789:AAHsecretSECRETsecret_-x/getMe failed"),
+            token.redact("echo: AAHsecretSECRETsecret_-x"),
+        ] {
+            assert!(!shown.contains("AAHsecret"), "{shown}");
+        }
+        assert_eq!(token.to_string(), "123456789:***");
+        assert_eq!(
+            token.redact("url /bot123456789:AAHsecretSECRETsecret_-x/x"),
+            "url /bot123456789:***/x"
+        );
     }
 }

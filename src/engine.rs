@@ -92,37 +92,42 @@ impl Engine {
     /// Turns semantic ranking on if `data_dir/semantic` holds this corpus's passage vectors
     /// (and the settings want it); says whether semantic ranking is on.
     pub fn add_cached_semantic(&self, settings: &Settings) -> bool {
-        if self.wants_semantic(settings) {
+        if settings.search.semantic && !self.semantic() {
             let dir = settings.data_dir.join("semantic");
-            let texts = SearchEngine::semantic_inputs(&self.corpus);
-            if let Some(vectors) = dense::cached(&texts, &dir) {
+            if let Some(vectors) = dense::cached(&self.corpus.passages, &dir) {
                 self.search.set_passage_vectors(vectors);
             }
         }
         self.semantic()
     }
 
-    fn wants_semantic(&self, settings: &Settings) -> bool {
-        settings.search.semantic
-            && self.corpus.passages.len() <= settings.search.semantic_max_passages
-    }
-
-    /// Computes the passages' semantic vectors, or reads them from `data_dir/semantic`, and
-    /// turns semantic ranking on: unless the settings turn it off or the corpus is larger
-    /// than `search.semantic_max_passages`. A model that fails leaves lexical ranking, which
-    /// still answers well: it is logged, not returned.
-    pub fn add_semantic(&self, settings: &Settings, progress: &mut dyn FnMut(usize, usize)) {
+    /// Computes the passages' semantic vectors, or reads them from `data_dir/semantic`
+    /// (resuming from the chunks an interrupted run stored), and turns semantic ranking on,
+    /// for a corpus of any size, unless the settings turn it off. Says where the vectors came
+    /// from, or `None` when semantic ranking stays off. A model that fails leaves lexical
+    /// ranking, which still answers well: it is logged, not returned.
+    pub fn add_semantic(
+        &self,
+        settings: &Settings,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Option<dense::VectorSource> {
         let total = self.corpus.passages.len();
-        if !self.wants_semantic(settings) || self.semantic() {
-            return;
+        if !settings.search.semantic || self.semantic() {
+            return None;
         }
         match dense::embed_all(
-            &SearchEngine::semantic_inputs(&self.corpus),
+            &self.corpus.passages,
             Some(&settings.data_dir.join("semantic")),
             &mut |done| progress(done, total),
         ) {
-            Ok(vectors) => self.search.set_passage_vectors(vectors),
-            Err(e) => tracing::warn!("ranking without the semantic model: {e}"),
+            Ok((vectors, source)) => {
+                self.search.set_passage_vectors(vectors);
+                Some(source)
+            }
+            Err(e) => {
+                tracing::warn!("ranking without the semantic model: {e}");
+                None
+            }
         }
     }
 
@@ -220,6 +225,7 @@ impl Engine {
             best_similarity: ranking.best_similarity,
             mean_similarity: ranking.mean_similarity,
             focus: ranking.focus.iter().map(|f| f.describe()).collect(),
+            semantic: ranking.semantic,
         })
     }
 

@@ -44,6 +44,9 @@ pub enum Error {
     /// The state database failed.
     #[error("database: {0}")]
     Store(String),
+    /// A stored record (a quiz's questions) could not be decoded.
+    #[error("unreadable record: {0}")]
+    BadRecord(String),
     /// An evaluation file is malformed.
     #[error("{}: line {line}: {message}", path.display())]
     EvalFile {
@@ -57,6 +60,18 @@ pub enum Error {
     /// The shipped semantic model could not be read.
     #[error("semantic model: {0}")]
     Model(String),
+    /// Another process (a running bot, `index` or `chat`) holds the data directory's lock.
+    #[error(
+        "the data directory {} is in use: another studybot instance{} holds it (stop it, or give this one another data_dir)",
+        dir.display(),
+        pid.map(|p| format!(" (process {p})")).unwrap_or_default()
+    )]
+    DataDirLocked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The holder's process id, when its lock file says.
+        pid: Option<u32>,
+    },
     /// Other I/O failure (data directory, index directory).
     #[error("{context}: {source}")]
     Io {

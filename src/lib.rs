@@ -9,6 +9,7 @@ pub mod answer;
 pub mod commands;
 pub mod config;
 pub mod corpus;
+pub mod datadir;
 pub mod engine;
 pub mod error;
 pub mod eval;

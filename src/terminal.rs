@@ -208,7 +208,16 @@ pub fn reply(
                 let _ = writeln!(out, "   — {}\n", p.citation);
             }
         }
-        Content::Toc(entries) => out.push_str(&toc(entries)),
+        Content::Toc {
+            entries,
+            page,
+            pages,
+        } => {
+            if *pages > 1 {
+                let _ = writeln!(out, "Contents, page {page}/{pages}");
+            }
+            out.push_str(&toc(entries));
+        }
         Content::Page(page) => {
             let _ = write!(out, "§{} {}", page.section, page.title);
             if page.pages > 1 {

@@ -30,6 +30,9 @@ struct JsonAnswer<'a> {
     /// "answered", "unsure" (the closest passages, which may not answer directly) or
     /// "not_covered" (exactly when `answered` is false).
     tier: studybot::answer::Tier,
+    /// Whether the semantic model took part in this answer (false until passage vectors are
+    /// ready, or with `search.semantic = false`).
+    semantic: bool,
     /// What the question names that the text never mentions (empty when nothing).
     never_mentioned: &'a [String],
     results: Vec<JsonResult<'a>>,
@@ -53,6 +56,7 @@ fn json(answer: &Answer) -> JsonAnswer<'_> {
         question: &answer.question,
         answered: answer.answered,
         tier: answer.tier,
+        semantic: answer.semantic,
         never_mentioned: &answer.never_mentioned,
         results: answer
             .results

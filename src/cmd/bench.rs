@@ -1,6 +1,8 @@
 //! `studybot bench FILE.jsonl`: times answers the way the bot makes them (search, excerpts,
 //! rendering to Telegram HTML) over a question file, and prints latency percentiles and the
-//! process's peak memory. Benchmark figures are in BENCHMARKS.md.
+//! process's peak memory; with the semantic model on, also the model's share: encoding each
+//! question alone on this thread, as the anchor runtimes are measured. Benchmark figures are
+//! in BENCHMARKS.md.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 use studybot::commands::Handler;
 use studybot::config::Settings;
 use studybot::eval;
+use studybot::search::dense::MiniLm;
 use studybot::telegram::render;
 
 /// Arguments of `bench`.
@@ -78,6 +81,27 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         percentile(&times, 99.0),
         percentile(&times, 100.0),
     )?;
+    if handler.engine().semantic() {
+        let model = MiniLm::shipped()?;
+        let mut encode = Vec::with_capacity(times.len());
+        for _ in 0..args.reps.max(1) {
+            for q in &questions {
+                let t = Instant::now();
+                std::hint::black_box(model.embed(q));
+                encode.push(t.elapsed());
+            }
+        }
+        encode.sort();
+        writeln!(
+            out,
+            "semantic model on; question encoding ms (tokenise, forward pass, pooling; one thread): p50 {:.3} p90 {:.3} p99 {:.3}",
+            percentile(&encode, 50.0),
+            percentile(&encode, 90.0),
+            percentile(&encode, 99.0),
+        )?;
+    } else {
+        writeln!(out, "semantic model off")?;
+    }
     if let (Some(rss), Some(peak)) = (proc_status_mb("VmRSS:"), proc_status_mb("VmHWM:")) {
         writeln!(out, "memory MB: rss {rss:.1} peak {peak:.1}")?;
     }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use studybot::config::Settings;
+use studybot::config::{Settings, Token};
 use studybot::telegram::{self, App};
 
 use super::UsageError;
@@ -14,7 +14,7 @@ use super::UsageError;
 pub struct Args {}
 
 /// Checks the token's shape without ever echoing it.
-fn validate_token(token: Option<&str>) -> Result<String, UsageError> {
+pub(super) fn validate_token(token: Option<&str>) -> Result<Token, UsageError> {
     let token = token
         .map(str::trim)
         .filter(|t| !t.is_empty())
@@ -37,11 +37,12 @@ fn validate_token(token: Option<&str>) -> Result<String, UsageError> {
             "the bot token is malformed: @BotFather gives tokens like 123456789:AA... (digits, a colon, then letters)".into(),
         ));
     }
-    Ok(token.to_string())
+    Ok(Token::new(token))
 }
 
 pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
-    let token = validate_token(settings.telegram.token.as_deref())?;
+    let token = validate_token(settings.telegram.token.as_ref().map(Token::expose))?;
+    telegram::send::hide_in_logs(&token);
     let api_url = match settings
         .telegram
         .api_url
@@ -56,20 +57,24 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
         })?),
         None => None,
     };
+    // Held until the bot exits: a second bot (or `index`, `chat`) on this data directory is
+    // refused at once instead of resuming the same quizzes.
+    let _lock = studybot::datadir::DataDirLock::acquire(&settings.data_dir)?;
     let app = Arc::new(
         App::new(
             super::load_handler(settings, true)?,
             settings.telegram.flood_burst,
             Duration::from_secs_f32(settings.telegram.flood_refill_secs),
         )
-        .with_max_sends_per_sec(settings.telegram.max_sends_per_sec),
+        .with_max_sends_per_sec(settings.telegram.max_sends_per_sec)
+        .with_allowed_chats(&settings.telegram.allowed_chats),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let mut bot = teloxide::Bot::new(token);
+        let mut bot = teloxide::Bot::new(token.expose());
         if let Some(url) = api_url {
             bot = bot.set_api_url(url);
         }

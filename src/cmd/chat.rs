@@ -4,9 +4,11 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use studybot::commands::{self, unix_now, Action, Command, Content, Handler, Parsed, Reply};
+use studybot::commands::{
+    self, unix_now, Action, Caller, Command, Content, Handler, Parsed, Reply,
+};
 use studybot::config::Settings;
-use studybot::quiz::session::Step;
+use studybot::quiz::driver::{Driver, Next};
 use studybot::terminal::{self, Marks};
 
 /// The terminal is one private chat with one user.
@@ -53,44 +55,62 @@ impl Session {
         let _ = writeln!(self.out, "{text}");
     }
 
-    /// Asks the next quiz question, or shows the final scoreboard.
-    fn next_question(&mut self, force: bool) {
+    /// The terminal's one user, who administers their own chat.
+    fn caller(&self) -> Caller {
+        Caller {
+            user: USER,
+            name: self.name.clone(),
+            admin: true,
+        }
+    }
+
+    /// Asks the next quiz question, or shows the final scoreboard: the quiz driver Telegram
+    /// uses, with the question printed instead of posted. `answered` moves on without waiting
+    /// for the question's open period.
+    fn next_question(&mut self, answered: bool) {
         let Some(service) = self.handler.quiz().cloned() else {
             return;
         };
-        match service.step(CHAT, None, unix_now(), force) {
-            Ok(Step::Ask {
-                quiz,
-                index,
-                total,
-                question,
-                ..
-            }) => {
-                let poll = format!("terminal:{quiz}:{index}");
-                if let Err(err) = service.attach_poll(quiz, index, &poll, question.correct, None) {
+        let quiz = match service.running_in(CHAT) {
+            Ok(Some(quiz)) => quiz,
+            Ok(None) => {
+                self.pending = None;
+                return;
+            }
+            Err(err) => {
+                let _ = writeln!(self.out, "Could not continue the quiz: {err}");
+                return;
+            }
+        };
+        let driver = Driver::new(service, quiz);
+        match driver.next(unix_now(), answered) {
+            Ok(Next::Ask(asked)) => {
+                let poll = format!("terminal:{quiz}:{}", asked.index);
+                if let Err(err) = driver.delivered(&asked, &poll, None) {
                     let _ = writeln!(self.out, "Could not save the quiz: {err}");
                     return;
                 }
                 self.pending = Some(Pending {
                     poll,
-                    correct: question.correct,
-                    options: question.options.clone(),
-                    explanation: question.explanation.clone(),
+                    correct: asked.question.correct,
+                    options: asked.question.options.clone(),
+                    explanation: asked.question.explanation.clone(),
                 });
                 self.show(&Reply::plain(Content::QuizQuestion {
-                    index,
-                    total,
-                    question,
+                    index: asked.index,
+                    total: asked.total,
+                    question: asked.question,
                 }));
             }
-            Ok(Step::Finished { board, .. }) => {
+            Ok(Next::Finished { board, .. }) => {
                 self.pending = None;
-                self.show(&Reply::plain(Content::Scoreboard {
-                    title: "Quiz over! Scores:".into(),
-                    board,
-                }));
+                self.show(&Reply::quiz_over(board));
             }
-            Ok(Step::Wait { .. } | Step::Idle) => self.pending = None,
+            Ok(Next::Unreadable { .. }) => {
+                self.pending = None;
+                self.show(&Reply::quiz_unreadable());
+            }
+            Ok(Next::Wait { .. } | Next::Over) => self.pending = None,
             Err(err) => {
                 let _ = writeln!(self.out, "Could not continue the quiz: {err}");
             }
@@ -131,7 +151,7 @@ impl Session {
                 let question = self.choices_question.clone();
                 match self
                     .handler
-                    .action(&action.encode(self.handler.tag()), question.as_deref())
+                    .action(&action, CHAT, &self.caller(), question.as_deref())
                 {
                     Ok(reply) => self.show(&reply),
                     Err(message) => {
@@ -143,7 +163,9 @@ impl Session {
         }
         let reply = match commands::parse(line, None) {
             Parsed::Command(Command::Quiz(args)) => {
-                let (reply, started) = self.handler.quiz_start(CHAT, &args, unix_now());
+                let (reply, started) =
+                    self.handler
+                        .quiz_start(CHAT, USER, &args, unix_now(), false);
                 self.show(&reply);
                 if started.is_some() {
                     self.next_question(false);
@@ -152,8 +174,9 @@ impl Session {
             }
             Parsed::Command(Command::Stop) => {
                 self.pending = None;
-                self.handler.quiz_stop(CHAT).0
+                self.handler.quiz_stop(CHAT, &self.caller()).0
             }
+            Parsed::Command(Command::Reset) => self.handler.reset_prompt(&self.caller()),
             Parsed::Command(Command::Score) => self.handler.score(CHAT, USER, &self.name),
             Parsed::Command(Command::Top) => self.handler.top(CHAT),
             Parsed::Command(Command::Ask(question)) => {
@@ -183,6 +206,8 @@ impl Session {
 }
 
 pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
+    // `chat` writes the bot's database (quizzes, scores): one process per data directory.
+    let _lock = studybot::datadir::DataDirLock::acquire(&settings.data_dir)?;
     let handler = super::load_handler(settings, false)?;
     let interactive = std::io::stdin().is_terminal();
     let mut session = Session {

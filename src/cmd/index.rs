@@ -1,13 +1,16 @@
 //! `studybot index`: builds the stored index for the configured corpus, or reopens it when the
-//! corpus is unchanged, and reports how long that took.
+//! corpus is unchanged, computes the passages' semantic vectors (resuming an interrupted run)
+//! or reads them back, and reports how long each step took.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use studybot::config::Settings;
 use studybot::corpus::cache::CacheUse;
+use studybot::search::dense::VectorSource;
 use studybot::Engine;
 
 /// Arguments of `index`.
@@ -30,6 +33,8 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 }
 
 pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
+    // Never rebuild the index a running bot reads: it holds this lock.
+    let _lock = studybot::datadir::DataDirLock::acquire(&settings.data_dir)?;
     let mut out = String::new();
     let start = Instant::now();
     let (corpus, cache) = Engine::load_corpus(settings).with_context(|| "loading the corpus")?;
@@ -37,7 +42,7 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
     let (passages, bytes) = (corpus.passages.len(), corpus.bytes);
     let stored = bytes >= settings.search.persist_min_bytes;
     let start = Instant::now();
-    let engine = super::index_corpus(corpus, settings)?;
+    let engine = super::index_with_bar(corpus, settings, Engine::lexical)?;
     let indexed = start.elapsed().as_secs_f64();
     let mb = megabytes(bytes);
     let how = match cache {
@@ -72,20 +77,61 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
             megabytes(dir_bytes(&dir)),
         )?;
     }
-    let semantic = if engine.semantic() {
-        format!(
-            "passage vectors in {} (computed once per corpus, included above)",
-            settings.data_dir.join("semantic").display()
-        )
-    } else if !settings.search.semantic {
-        "off (search.semantic = false)".to_string()
-    } else {
-        format!(
-            "off: {passages} passages is over search.semantic_max_passages ({})",
-            settings.search.semantic_max_passages
-        )
-    };
+    let semantic = semantic_vectors(&engine, settings);
     writeln!(out, "semantic model: {semantic}")?;
     super::print(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Computes (or reads back) the passage vectors with a progress bar on a terminal, and says
+/// how that went.
+fn semantic_vectors(engine: &Engine, settings: &Settings) -> String {
+    if !settings.search.semantic {
+        return "off (search.semantic = false)".to_string();
+    }
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "passage vectors {bar:40} {pos}/{len} ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let start = Instant::now();
+    let source = engine.add_semantic(settings, &mut |done, total| {
+        if let Some(bar) = &bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let dir = settings.data_dir.join("semantic");
+    let passages = engine.corpus.passages.len();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match source {
+        Some(VectorSource::Cached) => format!(
+            "passage vectors read from {} in {secs:.3} s ({passages} passages)",
+            dir.display()
+        ),
+        Some(VectorSource::Computed { resumed }) => {
+            let computed = passages - resumed;
+            let resumed = match resumed {
+                0 => String::new(),
+                n => format!("; {n} read back from an interrupted run"),
+            };
+            format!(
+                "{computed} passage vectors computed in {secs:.3} s ({:.1} passages/s on {threads} threads{resumed}), stored int8 in {} ({:.1} MB)",
+                computed as f64 / secs.max(1e-9),
+                dir.display(),
+                megabytes(dir_bytes(&dir)),
+            )
+        }
+        None if engine.semantic() => "on".to_string(),
+        None => "off: the model could not run (see the warning above)".to_string(),
+    }
 }

@@ -1,12 +1,15 @@
 //! Subcommands, one file each, and the glue they share: settings, engine loading, exit codes.
 
 mod ask;
+mod backup;
 mod bench;
 mod bot;
 mod chat;
+mod check;
 mod eval;
 mod index;
 mod sections;
+mod version;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -19,13 +22,21 @@ use studybot::{Engine, Error};
 
 /// Answers questions about a text with cited excerpts, on Telegram and in the terminal.
 #[derive(Debug, Parser)]
-#[command(name = "studybot", version, about)]
+#[command(
+    name = "studybot",
+    about,
+    disable_version_flag = true,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     /// Settings file read after config/default.toml (instead of config/local.toml).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Print the version and the hash of the corpus it serves.
+    #[arg(short = 'V', long)]
+    version: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,12 +55,34 @@ enum Command {
     Index(index::Args),
     /// Time answers (search, excerpts, Telegram rendering) and print latency percentiles.
     Bench(bench::Args),
+    /// Copy the state database to FILE: a consistent copy, safe while the bot runs.
+    Backup(backup::Args),
+    /// Check the set-up before going live: settings, corpus, quiz bank, data_dir, the bot token.
+    Check(check::Args),
 }
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(&Sources::standard(cli.config.as_deref()))?;
-    match cli.command {
+    let sources = Sources::standard(cli.config.as_deref());
+    let command = match cli.command {
+        _ if cli.version => return version::run(&sources),
+        Some(command) => command,
+        None => {
+            use clap::CommandFactory as _;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::MissingSubcommand,
+                    "a subcommand is required",
+                )
+                .exit()
+        }
+    };
+    // `check` reports broken settings as one of its findings instead of stopping on them.
+    if let Command::Check(args) = command {
+        return check::run(&sources, args);
+    }
+    let settings = Settings::load(&sources)?;
+    match command {
         Command::Ask(args) => ask::run(&settings, args),
         Command::Sections(args) => sections::run(&settings, args),
         Command::Eval(args) => eval::run(&settings, args),
@@ -57,6 +90,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bot(args) => bot::run(&settings, args),
         Command::Index(args) => index::run(&settings, args),
         Command::Bench(args) => bench::run(&settings, args),
+        Command::Backup(args) => backup::run(&settings, args),
+        Command::Check(args) => check::run(&sources, args),
     }
 }
 
@@ -197,6 +232,7 @@ fn load_engine_semantic_later(settings: &Settings) -> anyhow::Result<std::sync::
     std::thread::Builder::new()
         .name("semantic-vectors".into())
         .spawn(move || {
+            studybot::search::dense::run_in_background_priority();
             background.add_semantic(&settings, &mut |_, _| {});
             if background.semantic() {
                 tracing::info!("semantic ranking on");

@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 pub const CACHE_FILE: &str = "corpus.cache";
 const MAGIC: &[u8; 8] = b"SBCORPUS";
 /// Bump when the layout below or the parser's output changes: an older cache is then rebuilt.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// Files changed this recently when the cache is written get no stamps (see the module doc).
 const RACY_WINDOW: Duration = Duration::from_secs(2);
 

@@ -1,6 +1,7 @@
 //! Markdown documents: `#` and `##` headings mark sections; deeper headings label the paragraphs
 //! under them. Inline markup is removed so that excerpts and citations read as plain text.
 
+use super::text::has_visible_text;
 use super::{humanise_stem, ParsedDocument, RawParagraph};
 
 /// A line-level element of a Markdown file.
@@ -12,13 +13,18 @@ enum Line<'a> {
 
 fn classify(line: &str) -> Line<'_> {
     let trimmed = line.trim();
-    if trimmed.is_empty() {
+    // A line of nothing visible (spaces, zero-width characters, direction marks) is blank.
+    if !has_visible_text(trimmed) {
         return Line::Blank;
     }
     let hashes = trimmed.chars().take_while(|&c| c == '#').count();
-    if (1..=6).contains(&hashes) && trimmed[hashes..].starts_with(' ') {
-        let title = trimmed[hashes..].trim().trim_end_matches('#').trim();
-        return Line::Heading(hashes, strip_inline(title));
+    if (1..=6).contains(&hashes) && trimmed[hashes..].starts_with([' ', '\t']) {
+        let title = strip_inline(trimmed[hashes..].trim().trim_end_matches('#').trim());
+        // An empty heading ("## #") names no section.
+        return match has_visible_text(&title) {
+            true => Line::Heading(hashes, title),
+            false => Line::Blank,
+        };
     }
     Line::Text(trimmed)
 }
@@ -138,7 +144,7 @@ fn bold_label(line: &str) -> Option<String> {
     let words = inner.split_whitespace().count();
     let label = strip_inline(inner);
     let label = label.trim_end_matches(':').trim().to_string();
-    (!inner.contains("**") && (1..=MAX_LABEL_WORDS).contains(&words) && !label.is_empty())
+    (!inner.contains("**") && (1..=MAX_LABEL_WORDS).contains(&words) && has_visible_text(&label))
         .then_some(label)
 }
 
@@ -213,7 +219,10 @@ fn block_paragraphs(block: Vec<Entry>, subheading: &Option<String>) -> Vec<RawPa
     if !rows.is_empty() {
         out.push(paragraph(lead_text, subheading.clone()));
         out.extend(table_paragraphs(rows, subheading));
-        return out.into_iter().filter(|p| !p.text.is_empty()).collect();
+        return out
+            .into_iter()
+            .filter(|p| has_visible_text(&p.text))
+            .collect();
     }
     // Counted on the visible text: a link's address is not words.
     let item_words: usize = items
@@ -222,7 +231,7 @@ fn block_paragraphs(block: Vec<Entry>, subheading: &Option<String>) -> Vec<RawPa
         .sum();
     if items.len() >= 2 && item_words >= LONG_ITEM_WORDS * items.len() {
         let lead = paragraph(lead_text, subheading.clone());
-        let label = match lead.text.is_empty() {
+        let label = match !has_visible_text(&lead.text) {
             true => subheading.clone(),
             false => Some(lead.text.clone()),
         };
@@ -238,7 +247,9 @@ fn block_paragraphs(block: Vec<Entry>, subheading: &Option<String>) -> Vec<RawPa
         }
         out.push(paragraph(parts.join(" "), subheading.clone()));
     }
-    out.into_iter().filter(|p| !p.text.is_empty()).collect()
+    out.into_iter()
+        .filter(|p| has_visible_text(&p.text))
+        .collect()
 }
 
 /// A table's paragraphs: one for a table short enough to be one passage, otherwise one per row.
@@ -497,6 +508,18 @@ mod tests {
         assert_eq!(pay[0].subheading.as_deref(), Some("Bonuses"));
         assert_eq!(pay[1].text, "item");
         assert_eq!(pay[2].text, "A bold word.");
+    }
+
+    /// Regression: a heading of nothing visible ("# " and a direction mark) made a section
+    /// whose title no reader could see.
+    #[test]
+    fn headings_and_lines_with_nothing_visible_are_blank() {
+        let doc = parse("the\n# \u{200f}\n.\n\n## #\n\n**\u{200b}**\n\nText.\n", "x");
+        let titles: Vec<_> = doc.sections.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(titles, vec!["Introduction"]);
+        let texts: Vec<_> = doc.sections[0].1.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, vec!["the", ".", "Text."]);
+        assert_eq!(doc.sections[0].1[2].subheading, None);
     }
 
     #[test]

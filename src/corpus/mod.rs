@@ -8,6 +8,7 @@ pub mod cache;
 mod markdown;
 mod plain;
 pub mod text;
+mod warnings;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 pub use plain::looks_like_heading;
+pub use warnings::CorpusWarning;
 
 /// Title of the section holding text before a document's first heading.
 pub const INTRODUCTION: &str = "Introduction";
@@ -184,10 +186,18 @@ fn read_sources(files: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
     Ok(sources)
 }
 
-/// SHA-256 (hex) of the file names and contents, in order: what a stored index and the
-/// cached parse are keyed by.
+/// What the corpus's passages and the index's words are made by: bump it when the parsers,
+/// [`text::clean_source`] or the analyser's words change, so that a stored index, the cached
+/// parse and buttons carrying passage ids are never read against passages they were not made
+/// from. Version 2: invisible fillers and odd line ends cleaned, fillers inside words joined.
+const PARSE_VERSION: &str = "studybot-passages/2";
+
+/// SHA-256 (hex) of [`PARSE_VERSION`] and the file names and contents, in order: what a
+/// stored index and the cached parse are keyed by.
 pub fn content_hash(sources: &[(PathBuf, String)]) -> String {
     let mut hasher = Sha256::new();
+    hasher.update(PARSE_VERSION.as_bytes());
+    hasher.update([0]);
     for (path, text) in sources {
         hasher.update(file_name(path).as_bytes());
         hasher.update([0]);
@@ -199,6 +209,13 @@ pub fn content_hash(sources: &[(PathBuf, String)]) -> String {
         let _ = write!(hash, "{byte:02x}");
     }
     hash
+}
+
+/// The [`content_hash`] of the corpus files of `dir`, and how many files there are: read and
+/// hashed, not parsed. It is the hash a stored index and the cached parse are keyed by.
+pub fn hash_dir(dir: &Path) -> Result<(String, usize)> {
+    let sources = read_sources(&corpus_files(dir)?)?;
+    Ok((content_hash(&sources), sources.len()))
 }
 
 impl Corpus {
@@ -233,7 +250,7 @@ impl Corpus {
                 .file_stem()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let text = text.trim_start_matches('\u{feff}').replace("\r\n", "\n");
+            let text = text::clean_source(text);
             let is_markdown = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
                 e.eq_ignore_ascii_case("md") || e.eq_ignore_ascii_case("markdown")
             });

@@ -28,7 +28,8 @@ fn blocks(text: &str) -> Vec<(String, bool)> {
             lines.clear();
             continue;
         }
-        if line.is_empty() {
+        // A line of nothing visible (spaces, zero-width characters, direction marks) is blank.
+        if !super::text::has_visible_text(line) {
             if !lines.is_empty() {
                 let single = lines.len() == 1;
                 out.push((squeeze_spaces(&lines.join(" ")), single));
@@ -354,6 +355,14 @@ mod tests {
     fn layout_spaces_collapse_but_non_breaking_spaces_stay() {
         assert_eq!(squeeze_spaces("1.  Scope\t of  it"), "1. Scope of it");
         assert_eq!(squeeze_spaces("a -\u{a0}b"), "a -\u{a0}b");
+    }
+
+    #[test]
+    fn a_line_of_nothing_visible_separates_paragraphs() {
+        let doc = parse("Report\n\nFirst part\n\u{200f}\u{a0}\nBody one.\n", "r");
+        let titles: Vec<_> = doc.sections.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(titles, vec!["First part"]);
+        assert_eq!(paragraph_texts(&doc), vec!["Body one."]);
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! Mini quizzes: questions from a curated bank ([`bank`]) and generated from any text
 //! ([`generate`]), chosen by topic or section ([`pool`]), run by a state machine over the store
-//! with an injected clock ([`session`]).
+//! with an injected clock ([`session`]) and asked by one driver every adapter shares
+//! ([`driver`]). The scoring rules live here; the store only persists.
 
 pub mod bank;
+pub mod driver;
 pub mod generate;
 pub mod pool;
 pub mod session;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::PlayerRecord;
+use crate::store::{AnswerRow, PlayerRecord, Scored};
 
 /// Telegram's limit on a poll question.
 pub const MAX_QUESTION_CHARS: usize = 300;
@@ -69,6 +71,66 @@ pub fn points_for(streak: i64) -> i64 {
     } else {
         10
     }
+}
+
+/// The scoring rule the store applies to each answer: right when the chosen option is the
+/// correct one, worth [`points_for`] the streak it makes.
+pub fn score(option: usize, correct_option: usize, streak: i64) -> Scored {
+    if option == correct_option {
+        let streak = streak.saturating_add(1);
+        Scored {
+            correct: true,
+            points: points_for(streak),
+            streak,
+        }
+    } else {
+        Scored {
+            correct: false,
+            points: 0,
+            streak: 0,
+        }
+    }
+}
+
+/// A quiz's scoreboard from its answers in question order: points, answers, right answers and
+/// the longest run of right answers within the quiz, ranked by [`rank`].
+pub fn scoreboard(answers: Vec<AnswerRow>) -> Vec<PlayerRecord> {
+    let mut board: Vec<(PlayerRecord, i64)> = Vec::new();
+    for a in answers {
+        let i = match board.iter().position(|(p, _)| p.user == a.user) {
+            Some(i) => i,
+            None => {
+                board.push((
+                    PlayerRecord {
+                        user: a.user,
+                        name: a.name.clone(),
+                        points: 0,
+                        answered: 0,
+                        correct: 0,
+                        best_streak: 0,
+                    },
+                    0,
+                ));
+                board.len() - 1
+            }
+        };
+        let Some((p, run)) = board.get_mut(i) else {
+            continue;
+        };
+        p.name = a.name;
+        p.points += a.points;
+        p.answered += 1;
+        if a.correct {
+            p.correct += 1;
+            *run += 1;
+            p.best_streak = p.best_streak.max(*run);
+        } else {
+            *run = 0;
+        }
+    }
+    let mut board: Vec<PlayerRecord> = board.into_iter().map(|(p, _)| p).collect();
+    rank(&mut board);
+    board
 }
 
 /// Sorts a scoreboard: points, then correct answers, then fewer answers, then name.

@@ -1,10 +1,13 @@
 //! The quiz state machine over the store. Time is passed in (`now`, unix seconds), so tests
-//! drive it with a fake clock; the adapters decide when to call [`QuizService::step`].
+//! drive it with a fake clock; the [driver](super::driver) decides when to call
+//! [`QuizService::step`].
 //!
 //! A quiz asks its questions one at a time. The next question comes when the current one's
 //! open period ends (or at once when `force` is set, as the terminal does after an answer).
 //! Everything lives in the store, so after a restart a running quiz resumes where it was and
-//! answers to its open poll still count.
+//! answers to its open poll still count. A question is recorded as asked (and seen by the
+//! chat) before it is posted, and never asked again: after a crash between the two, the quiz
+//! moves on rather than risk posting it twice.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,8 +18,8 @@ use super::pool::{parse_request, QuestionPool, Scope};
 use super::QuizQuestion;
 use crate::config::QuizSettings;
 use crate::corpus::Corpus;
-use crate::error::Result;
-use crate::store::{AnswerOutcome, PlayerRecord, Store};
+use crate::error::{Error, Result};
+use crate::store::{AnswerOutcome, PlayerRecord, Store, StoredQuiz};
 
 /// How long a chat's questions count as recently seen.
 const RECENT_SECS: i64 = 7 * 24 * 3600;
@@ -34,13 +37,15 @@ pub struct Started {
     pub requested: usize,
 }
 
-/// What the adapter should do next for a chat's quiz.
+/// What the adapter should do next for a quiz.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// Ask this question (send a poll, or print it).
     Ask {
         /// Quiz id.
         quiz: i64,
+        /// The chat the quiz runs in (it changes when a group becomes a supergroup).
+        chat: i64,
         /// 0-based question index.
         index: usize,
         /// Questions in the quiz.
@@ -61,13 +66,31 @@ pub enum Step {
     Finished {
         /// Quiz id.
         quiz: i64,
+        /// The chat the quiz ran in.
+        chat: i64,
         /// Best first.
         board: Vec<PlayerRecord>,
         /// Questions asked.
         total: usize,
     },
-    /// No quiz is running in this chat.
+    /// The quiz is not running (stopped, finished, or never existed).
     Idle,
+}
+
+/// The outcome of `/stop`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stop {
+    /// The quiz was stopped.
+    Stopped {
+        /// Its scoreboard, best first.
+        board: Vec<PlayerRecord>,
+        /// The message of its open poll, to close it.
+        open_poll: Option<i64>,
+    },
+    /// Only the quiz's starter or an admin may stop it.
+    NotAllowed,
+    /// No quiz is running in the chat.
+    NotRunning,
 }
 
 /// Quizzes for every chat.
@@ -83,6 +106,12 @@ impl std::fmt::Debug for QuizService {
             .field("settings", &self.settings)
             .finish()
     }
+}
+
+/// A stored quiz's questions, decoded.
+fn questions(quiz: &StoredQuiz) -> Result<Vec<QuizQuestion>> {
+    serde_json::from_str(&quiz.questions)
+        .map_err(|e| Error::BadRecord(format!("the questions of quiz {}: {e}", quiz.id)))
 }
 
 impl QuizService {
@@ -105,19 +134,34 @@ impl QuizService {
         &self.settings
     }
 
-    /// Starts a quiz in `chat` from `/quiz` arguments. `Err` is a message for the user.
+    /// Starts a quiz in `chat` for user `by` from `/quiz` arguments. With `cooldown`, a quiz
+    /// started in the chat less than `cooldown_secs` ago refuses a new one. `Err` is a message
+    /// for the user.
+    #[allow(clippy::too_many_arguments)]
     pub fn start<R: Rng>(
         &self,
         corpus: &Corpus,
         chat: i64,
+        by: i64,
         args: &str,
         now: i64,
+        cooldown: bool,
         rng: &mut R,
     ) -> Result<Result<Started, String>> {
+        let running = "A quiz is already running here. Answer its questions, or /stop it first.";
         if self.store.running_quiz(chat)?.is_some() {
-            return Ok(Err(
-                "A quiz is already running here. Answer its questions, or /stop it first.".into(),
-            ));
+            return Ok(Err(running.into()));
+        }
+        if cooldown {
+            let wait = i64::from(self.settings.cooldown_secs);
+            if let Some(last) = self.store.last_quiz_start(chat)? {
+                let left = last.saturating_add(wait).saturating_sub(now);
+                if left > 0 {
+                    return Ok(Err(format!(
+                        "A quiz was started here moments ago. The next one can start in {left} s."
+                    )));
+                }
+            }
         }
         let request = match parse_request(
             args,
@@ -148,10 +192,9 @@ impl QuizService {
                 _ => "I could not make questions from this part of the text.".to_string(),
             }));
         }
-        let Some(quiz) = self.store.create_quiz(chat, &questions, now)? else {
-            return Ok(Err(
-                "A quiz is already running here. Answer its questions, or /stop it first.".into(),
-            ));
+        let json = serde_json::to_string(&questions).map_err(|e| Error::Store(e.to_string()))?;
+        let Some(quiz) = self.store.create_quiz(chat, by, &json, now)? else {
+            return Ok(Err(running.into()));
         };
         Ok(Ok(Started {
             quiz,
@@ -161,53 +204,49 @@ impl QuizService {
         }))
     }
 
-    /// Advances a chat's quiz as far as `now` allows. With `expected`, only that quiz is
-    /// advanced (a driver of a stopped quiz must not move the next one on).
-    pub fn step(&self, chat: i64, expected: Option<i64>, now: i64, force: bool) -> Result<Step> {
-        let Some(quiz) = self.store.running_quiz(chat)? else {
+    /// The running quiz of `chat`, if any.
+    pub fn running_in(&self, chat: i64) -> Result<Option<i64>> {
+        Ok(self.store.running_quiz(chat)?.map(|q| q.id))
+    }
+
+    /// Advances quiz `quiz` as far as `now` allows; `force` moves on without waiting for the
+    /// current question to close. A quiz whose questions cannot be decoded is an
+    /// [`Error::BadRecord`].
+    pub fn step(&self, quiz: i64, now: i64, force: bool) -> Result<Step> {
+        let Some(quiz) = self.store.quiz(quiz)? else {
             return Ok(Step::Idle);
         };
-        if expected.is_some_and(|id| id != quiz.id) {
-            return Ok(Step::Idle);
-        }
-        let total = quiz.questions.len();
-        let open = i64::from(self.settings.open_period_secs);
-        if let Some(i) = quiz.current {
-            if quiz.current_poll.is_none() {
-                // Asked but never delivered (a crash or a failed send): ask it again.
-                let deadline = now + open;
-                self.store.set_current(quiz.id, i, deadline)?;
-                return Ok(Step::Ask {
-                    quiz: quiz.id,
-                    index: i,
-                    total,
-                    question: quiz.questions[i].clone(),
-                    deadline,
-                });
-            }
-            if !force && quiz.deadline.is_some_and(|d| d > now) {
+        let questions = questions(&quiz)?;
+        let total = questions.len();
+        if quiz.current.is_some() && !force {
+            if let Some(until) = quiz.deadline.filter(|&d| d > now) {
+                // Also when the question has no poll: it may have been posted just before a
+                // crash, and asking it again could post it twice.
                 return Ok(Step::Wait {
                     quiz: quiz.id,
-                    until: quiz.deadline.unwrap_or(now),
+                    until,
                 });
             }
         }
         let next = quiz.current.map_or(0, |i| i + 1);
-        if next >= total {
+        let Some(question) = questions.get(next).cloned() else {
             self.store.finish_quiz(quiz.id, false)?;
             return Ok(Step::Finished {
                 quiz: quiz.id,
-                board: self.store.quiz_scoreboard(quiz.id)?,
+                chat: quiz.chat,
+                board: self.scoreboard(quiz.id)?,
                 total,
             });
-        }
-        let deadline = now + open;
-        self.store.set_current(quiz.id, next, deadline)?;
+        };
+        let deadline = now + i64::from(self.settings.open_period_secs);
+        self.store
+            .begin_question(quiz.id, next, &question.key, deadline, now)?;
         Ok(Step::Ask {
             quiz: quiz.id,
+            chat: quiz.chat,
             index: next,
             total,
-            question: quiz.questions[next].clone(),
+            question,
             deadline,
         })
     }
@@ -239,20 +278,37 @@ impl QuizService {
                 user,
                 name,
                 usize::from(option),
+                &super::score,
             )?)),
         }
     }
 
-    /// Stops a chat's quiz; returns its scoreboard, or `None` when none was running.
-    pub fn stop(&self, chat: i64) -> Result<Option<(Vec<PlayerRecord>, Option<i64>)>> {
+    /// A quiz's scoreboard so far.
+    pub fn scoreboard(&self, quiz: i64) -> Result<Vec<PlayerRecord>> {
+        Ok(super::scoreboard(self.store.quiz_answers(quiz)?))
+    }
+
+    /// Stops `chat`'s quiz for user `by`: allowed to the member who started it and to an
+    /// `admin`. Works on a quiz whose questions cannot be decoded.
+    pub fn stop(&self, chat: i64, by: i64, admin: bool) -> Result<Stop> {
         let Some(quiz) = self.store.running_quiz(chat)? else {
-            return Ok(None);
+            return Ok(Stop::NotRunning);
         };
+        // A quiz from before starters were recorded may be stopped by anyone, as then.
+        if !admin && quiz.started_by.is_some_and(|starter| starter != by) {
+            return Ok(Stop::NotAllowed);
+        }
         self.store.finish_quiz(quiz.id, true)?;
-        Ok(Some((
-            self.store.quiz_scoreboard(quiz.id)?,
-            quiz.current_message,
-        )))
+        Ok(Stop::Stopped {
+            board: self.scoreboard(quiz.id)?,
+            open_poll: quiz.current_message,
+        })
+    }
+
+    /// Ends quiz `quiz` without a scoreboard (its question could not be posted, or its record
+    /// cannot be read).
+    pub fn abandon(&self, quiz: i64) -> Result<()> {
+        self.store.finish_quiz(quiz, true)
     }
 
     /// A player's record in a chat.
@@ -263,6 +319,16 @@ impl QuizService {
     /// A chat's leaderboard.
     pub fn top(&self, chat: i64) -> Result<Vec<PlayerRecord>> {
         self.store.leaderboard(chat, 10)
+    }
+
+    /// Clears a chat's scores; returns how many player records there were.
+    pub fn reset(&self, chat: i64) -> Result<usize> {
+        self.store.reset_scores(chat)
+    }
+
+    /// Moves a chat's scores, history and running quiz to its new id.
+    pub fn migrate(&self, old: i64, new: i64, now: i64) -> Result<()> {
+        self.store.migrate_chat(old, new, now)
     }
 
     /// (chat, quiz) of every running quiz, to resume after a restart.
@@ -299,10 +365,13 @@ mod tests {
     fn a_quiz_runs_on_the_clock_and_ends_with_a_scoreboard() {
         let (svc, corpus) = service();
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let started = svc.start(&corpus, 1, "3", 1000, &mut rng).unwrap().unwrap();
+        let started = svc
+            .start(&corpus, 1, 10, "3", 1000, true, &mut rng)
+            .unwrap()
+            .unwrap();
         assert_eq!(started.count, 3);
         assert!(svc
-            .start(&corpus, 1, "", 1000, &mut rng)
+            .start(&corpus, 1, 10, "", 1000, true, &mut rng)
             .unwrap()
             .unwrap_err()
             .contains("already running"));
@@ -310,22 +379,23 @@ mod tests {
         for i in 0..3 {
             let Step::Ask {
                 quiz,
+                chat,
                 index,
                 question,
                 deadline,
                 ..
-            } = svc.step(1, None, now, false).unwrap()
+            } = svc.step(started.quiz, now, false).unwrap()
             else {
                 panic!("expected a question");
             };
-            assert_eq!(index, i);
+            assert_eq!((index, chat), (i, 1));
             assert_eq!(deadline, now + 30);
             let poll = format!("poll-{i}");
             svc.attach_poll(quiz, index, &poll, question.correct, None)
                 .unwrap();
             // Before the deadline the quiz waits.
             assert_eq!(
-                svc.step(1, None, now + 10, false).unwrap(),
+                svc.step(quiz, now + 10, false).unwrap(),
                 Step::Wait {
                     quiz,
                     until: deadline
@@ -348,7 +418,8 @@ mod tests {
             );
             now = deadline;
         }
-        let Step::Finished { board, total, .. } = svc.step(1, None, now, false).unwrap() else {
+        let Step::Finished { board, total, .. } = svc.step(started.quiz, now, false).unwrap()
+        else {
             panic!("expected the end");
         };
         assert_eq!(total, 3);
@@ -358,7 +429,7 @@ mod tests {
             (3, 3, 35)
         );
         assert_eq!((board[1].name.as_str(), board[1].correct), ("Bob", 0));
-        assert_eq!(svc.step(1, None, now, false).unwrap(), Step::Idle);
+        assert_eq!(svc.step(started.quiz, now, false).unwrap(), Step::Idle);
         assert_eq!(svc.top(1).unwrap()[0].name, "Ann");
     }
 
@@ -368,11 +439,13 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
         for args in ["0", "9999", "zanzibar", "§77"] {
             assert!(
-                svc.start(&corpus, 5, args, 0, &mut rng).unwrap().is_err(),
+                svc.start(&corpus, 5, 1, args, 0, true, &mut rng)
+                    .unwrap()
+                    .is_err(),
                 "{args}"
             );
         }
-        assert_eq!(svc.step(5, None, 0, false).unwrap(), Step::Idle);
+        assert_eq!(svc.running_in(5).unwrap(), None);
         assert_eq!(
             svc.answer_poll("unknown", 1, "X", &[0]).unwrap(),
             Some(AnswerOutcome::UnknownPoll)
@@ -383,33 +456,108 @@ mod tests {
     fn topics_and_sections_keep_to_their_scope_and_repeats_are_avoided() {
         let (svc, corpus) = service();
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let started = svc.start(&corpus, 2, "4 §6", 0, &mut rng).unwrap().unwrap();
-        let quiz = svc.store().running_quiz(2).unwrap().unwrap();
-        assert_eq!(quiz.id, started.quiz);
-        assert!(quiz.questions.iter().all(|q| q.section == 6));
-        let first: HashSet<String> = quiz.questions.iter().map(|q| q.key.clone()).collect();
-        svc.stop(2).unwrap();
-        svc.start(&corpus, 2, "4 §6", 10, &mut rng)
+        let keys = |svc: &QuizService, quiz: i64| -> HashSet<String> {
+            let stored = svc.store().quiz(quiz).unwrap().unwrap();
+            questions(&stored)
+                .unwrap()
+                .into_iter()
+                .map(|q| q.key)
+                .collect()
+        };
+        let started = svc
+            .start(&corpus, 2, 1, "4 §6", 0, false, &mut rng)
             .unwrap()
             .unwrap();
-        let again: HashSet<String> = svc
-            .store()
-            .running_quiz(2)
+        let stored = svc.store().running_quiz(2).unwrap().unwrap();
+        assert_eq!(stored.id, started.quiz);
+        assert!(questions(&stored).unwrap().iter().all(|q| q.section == 6));
+        let first = keys(&svc, started.quiz);
+        // Only asked questions count as seen: run the whole quiz.
+        let mut now = 0;
+        while let Step::Ask { deadline, .. } = svc.step(started.quiz, now, false).unwrap() {
+            now = deadline;
+        }
+        let again = svc
+            .start(&corpus, 2, 1, "4 §6", now, false, &mut rng)
             .unwrap()
-            .unwrap()
-            .questions
-            .iter()
-            .map(|q| q.key.clone())
-            .collect();
+            .unwrap();
         assert!(
-            first.is_disjoint(&again),
+            first.is_disjoint(&keys(&svc, again.quiz)),
             "recently seen questions come last"
         );
-        svc.stop(2).unwrap();
+        svc.stop(2, 1, false).unwrap();
         let started = svc
-            .start(&corpus, 3, "soviets", 0, &mut rng)
+            .start(&corpus, 3, 1, "soviets", 0, false, &mut rng)
             .unwrap()
             .unwrap();
         assert_eq!(started.count, 5);
+    }
+
+    #[test]
+    fn a_question_is_seen_when_asked_so_a_start_stop_loop_cannot_use_up_the_pool() {
+        let (svc, corpus) = service();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        for i in 0..5 {
+            let started = svc
+                .start(&corpus, 9, 1, "20", i * 1000, false, &mut rng)
+                .unwrap()
+                .unwrap();
+            // Started and stopped before its first question: nothing was asked.
+            svc.stop(9, 1, false).unwrap();
+            assert_eq!(svc.step(started.quiz, i * 1000, false).unwrap(), Step::Idle);
+        }
+        assert!(svc.store().seen_questions(9, 0).unwrap().is_empty());
+        let started = svc
+            .start(&corpus, 9, 1, "2", 10_000, false, &mut rng)
+            .unwrap()
+            .unwrap();
+        svc.step(started.quiz, 10_000, false).unwrap();
+        assert_eq!(svc.store().seen_questions(9, 0).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn only_the_starter_or_an_admin_stops_a_quiz_and_groups_cool_down() {
+        let (svc, corpus) = service();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        svc.start(&corpus, -7, 100, "2", 0, true, &mut rng)
+            .unwrap()
+            .unwrap();
+        assert_eq!(svc.stop(-7, 200, false).unwrap(), Stop::NotAllowed);
+        assert!(matches!(
+            svc.stop(-7, 200, true).unwrap(),
+            Stop::Stopped { .. }
+        ));
+        assert_eq!(svc.stop(-7, 100, false).unwrap(), Stop::NotRunning);
+        let cooldown = i64::from(QuizSettings::default().cooldown_secs);
+        let refused = svc
+            .start(&corpus, -7, 100, "2", cooldown - 1, true, &mut rng)
+            .unwrap()
+            .unwrap_err();
+        assert!(refused.contains("in 1 s"), "{refused}");
+        svc.start(&corpus, -7, 100, "2", cooldown, true, &mut rng)
+            .unwrap()
+            .unwrap();
+        svc.stop(-7, 100, false).unwrap();
+        // The starter may stop their own quiz; without the cooldown (private chats) a new one
+        // may start at once.
+        svc.start(&corpus, -7, 100, "2", cooldown, false, &mut rng)
+            .unwrap()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_quiz_whose_questions_cannot_be_read_is_an_error_and_can_still_be_stopped() {
+        let (svc, _) = service();
+        let id = svc
+            .store()
+            .create_quiz(4, 1, "{broken", 0)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(svc.step(id, 0, false), Err(Error::BadRecord(_))));
+        assert!(matches!(
+            svc.stop(4, 2, true).unwrap(),
+            Stop::Stopped { .. }
+        ));
+        assert_eq!(svc.step(id, 0, false).unwrap(), Step::Idle);
     }
 }

@@ -392,6 +392,9 @@ impl Analyzer {
             let raw = &text[start..end];
             let mut word = String::with_capacity(raw.len());
             for c in raw.chars() {
+                if is_ignorable_in_word(c) || is_combining_accent(c) {
+                    continue;
+                }
                 if let Some(f) = fold_char(c) {
                     word.push(f);
                 } else {
@@ -438,23 +441,43 @@ impl Analyzer {
     }
 }
 
-/// Byte spans of the words of `text`: runs of alphanumeric characters. A possessive "'s" is
-/// dropped; other apostrophes and hyphens split words ("workers'" → "workers").
+/// Invisible characters that text from web pages and PDFs leaves inside words (soft hyphens,
+/// zero-width characters, direction marks): inside a word they neither split it nor count as
+/// part of it, so "revo\u{AD}lution" is the word "revolution", in a question too.
+fn is_ignorable_in_word(c: char) -> bool {
+    crate::corpus::text::is_zero_width(c)
+}
+
+/// Combining accents (U+0300–U+036F), as text in decomposed form ("e" + U+0301 for "é")
+/// has them: part of the word, and folded away like the accents of [`fold_char`].
+fn is_combining_accent(c: char) -> bool {
+    matches!(c, '\u{300}'..='\u{36F}')
+}
+
+/// Byte spans of the words of `text`: runs of alphanumeric characters (with their combining
+/// marks, and any [`is_ignorable_in_word`] characters between their letters). A possessive
+/// "'s" is dropped; other apostrophes and hyphens split words ("workers'" → "workers").
 pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
-    let mut start: Option<usize> = None;
+    // The open word: where it starts, and where its last letter (or mark) ends.
+    let mut open: Option<(usize, usize)> = None;
     for (i, c) in text.char_indices() {
+        let end = i + c.len_utf8();
         if c.is_alphanumeric() {
-            if start.is_none() {
-                start = Some(i);
+            match &mut open {
+                Some((_, last)) => *last = end,
+                None => open = Some((i, end)),
             }
-        } else if let Some(s) = start.take() {
-            spans.push((s, i));
+        } else if let Some((_, last)) = open
+            .as_mut()
+            .filter(|_| unicode_normalization::char::is_combining_mark(c))
+        {
+            *last = end;
+        } else if !(is_ignorable_in_word(c) && open.is_some()) {
+            spans.extend(open.take());
         }
     }
-    if let Some(s) = start {
-        spans.push((s, text.len()));
-    }
+    spans.extend(open);
     // Drop the "s" of possessives ("Kornilov's" → "Kornilov").
     let bytes = text.as_bytes();
     spans.retain(|&(s, e)| {
@@ -516,6 +539,25 @@ mod tests {
             vec!["kornilov", "25,000", "petrograd"]
         );
         assert_eq!(exact("workers' state"), vec!["workers", "state"]);
+    }
+
+    #[test]
+    fn words_from_web_pages_and_pdfs_are_whole() {
+        // Soft hyphens, zero-width characters and direction marks inside a word.
+        assert_eq!(
+            exact("revo\u{ad}lution work\u{200b}ers\u{200d} so\u{200f}viet"),
+            vec!["revolution", "workers", "soviet"]
+        );
+        // Unicode spaces split words; emoji are not words.
+        assert_eq!(
+            exact("factory\u{a0}committees\u{202f}🎉👩\u{200d}🔬strike"),
+            vec!["factory", "committees", "strike"]
+        );
+        // Decomposed accents fold like precomposed ones.
+        assert_eq!(exact("Pe\u{301}trograd"), exact("Pétrograd"));
+        let text = "a\u{ad}b\u{200b} \u{200b}cafe\u{301} x\u{200b}";
+        let spans: Vec<&str> = word_spans(text).iter().map(|&(s, e)| &text[s..e]).collect();
+        assert_eq!(spans, vec!["a\u{ad}b", "cafe\u{301}", "x"]);
     }
 
     #[test]

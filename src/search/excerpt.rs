@@ -146,41 +146,63 @@ pub fn excerpt_analysed(
 }
 
 /// Shortens a marked text to at most `max` characters around its first highlight, cutting at
-/// word boundaries and adding "…".
+/// word boundaries (unless a single word is longer than a good part of the room) and adding
+/// "…" where text was cut. Offsets are bytes of UTF-8 text: every cut is made on a character
+/// boundary, whatever the spaces are (a web page's no-break spaces are two bytes long).
 pub fn trim(marked: Marked, max: usize) -> Marked {
-    let text = &marked.text;
+    let text = marked.text.as_str();
     if text.chars().count() <= max {
         return marked;
     }
-    let anchor = marked.highlights.first().map(|r| r.start).unwrap_or(0);
-    // Start a little before the first highlight, at a word boundary.
-    let mut start = anchor.saturating_sub(max / 4);
-    while start > 0 && !text.is_char_boundary(start) {
-        start -= 1;
+    if max < 3 {
+        // No room for text between two ellipses.
+        return Marked {
+            text: "…".repeat(max.min(1)),
+            highlights: Vec::new(),
+        };
     }
+    // Characters of text, leaving room for an ellipsis at each end.
+    let room = max - 2;
+    let mut anchor = best_anchor(text, &marked.highlights, room).min(text.len());
+    while !text.is_char_boundary(anchor) {
+        anchor -= 1;
+    }
+    // Start a quarter of the room before that highlight, after a space if there is one
+    // between there and the highlight.
+    let mut start = text[..anchor]
+        .char_indices()
+        .rev()
+        .take(room / 4)
+        .last()
+        .map_or(anchor, |(i, _)| i);
     if start > 0 {
-        start = text[start..]
-            .find(char::is_whitespace)
-            .map(|i| start + i + 1)
-            .unwrap_or(start);
-    }
-    let mut end = start;
-    for (count, (i, c)) in text[start..].char_indices().enumerate() {
-        if count + 2 >= max {
-            break;
+        if let Some((i, c)) = text[start..anchor]
+            .char_indices()
+            .find(|(_, c)| c.is_whitespace())
+        {
+            start += i + c.len_utf8();
         }
-        end = start + i + c.len_utf8();
     }
+    let mut end = text[start..]
+        .char_indices()
+        .nth(room)
+        .map_or(text.len(), |(i, _)| start + i);
     if end < text.len() {
-        if let Some(space) = text[start..end].rfind(char::is_whitespace) {
-            end = start + space;
+        // Back to the last space, if that keeps at least half of what fits.
+        if let Some((i, _)) = text[start..end]
+            .char_indices()
+            .rev()
+            .take_while(|&(i, _)| i >= (end - start) / 2)
+            .find(|(_, c)| c.is_whitespace())
+        {
+            end = start + i;
         }
     }
     let prefix = if start > 0 { "…" } else { "" };
     let suffix = if end < text.len() { "…" } else { "" };
-    let body = text[start..end].trim();
-    let lead = text[start..end].len() - text[start..end].trim_start().len();
-    let shift = start + lead;
+    let window = &text[start..end];
+    let body = window.trim();
+    let shift = start + (window.len() - window.trim_start().len());
     let new_text = format!("{prefix}{body}{suffix}");
     let highlights = marked
         .highlights
@@ -192,6 +214,57 @@ pub fn trim(marked: Marked, max: usize) -> Marked {
         text: new_text,
         highlights,
     }
+}
+
+/// Where a trimmed excerpt should centre: the highlight that opens the stretch (three
+/// quarters of the room long) with the most different marked words, the first such. In a
+/// long sentence that is where the question's words meet, not where one of them first
+/// appears. One pass over the text and a sliding window over the highlights, however many.
+fn best_anchor(text: &str, highlights: &[Range<usize>], room: usize) -> usize {
+    // (start in characters, end in characters, word, start in bytes) of each highlight.
+    let mut items: Vec<(usize, usize, usize, usize)> = Vec::with_capacity(highlights.len());
+    let mut words: FxHashMap<String, usize> = FxHashMap::default();
+    let (mut byte, mut char_count) = (0, 0);
+    for h in highlights {
+        let Some(word) = text.get(h.clone()) else {
+            continue;
+        };
+        if h.start < byte {
+            (byte, char_count) = (0, 0);
+        }
+        char_count += text.get(byte..h.start).map_or(0, |s| s.chars().count());
+        let start = char_count;
+        char_count += word.chars().count();
+        byte = h.end;
+        let next = words.len();
+        let id = *words.entry(word.to_lowercase()).or_insert(next);
+        items.push((start, char_count, id, h.start));
+    }
+    let reach = room * 3 / 4;
+    let mut counts = vec![0usize; words.len()];
+    let (mut distinct, mut next) = (0, 0);
+    let mut best = (0, 0);
+    // The window is items[i..next].
+    for (i, &(start, _, id, at)) in items.iter().enumerate() {
+        next = next.max(i);
+        while let Some(&(_, _, other, _)) = items.get(next).filter(|h| h.1 <= start + reach) {
+            if counts[other] == 0 {
+                distinct += 1;
+            }
+            counts[other] += 1;
+            next += 1;
+        }
+        if distinct > best.0 {
+            best = (distinct, at);
+        }
+        if next > i {
+            counts[id] -= 1;
+            if counts[id] == 0 {
+                distinct -= 1;
+            }
+        }
+    }
+    best.1
 }
 
 #[cfg(test)]
@@ -221,6 +294,62 @@ mod tests {
             .map(|s| s.0)
             .collect();
         assert_eq!(marked, vec!["factory", "committees"]);
+    }
+
+    /// Regression: a plain question against a text whose words are joined with no-break
+    /// spaces (two bytes each) cut the excerpt one byte into a space, and panicked.
+    #[test]
+    fn trimming_text_joined_with_no_break_spaces_cuts_on_char_boundaries() {
+        let a = Analyzer::default();
+        for space in ["\u{a0}", "\u{202f}", "\u{3000}", " "] {
+            let long = format!(
+                "{} the soviets met {}",
+                "word ".repeat(200),
+                "word ".repeat(200)
+            )
+            .replace(' ', space);
+            let m = trim(mark(&a, &long, &stems(&["soviets"])), 100);
+            assert!(m.text.chars().count() <= 100, "{space:?}");
+            assert_eq!(&m.text[m.highlights[0].clone()], "soviets");
+            assert!(
+                m.text.starts_with("…word") && m.text.ends_with("word…"),
+                "{}",
+                m.text
+            );
+        }
+    }
+
+    #[test]
+    fn trimming_one_long_word_cuts_inside_it() {
+        let long = format!("{}soviets{}", "x".repeat(300), "y".repeat(300));
+        let m = trim(
+            Marked {
+                highlights: std::iter::once(300..307).collect(),
+                text: long,
+            },
+            40,
+        );
+        assert_eq!(m.text.chars().count(), 40);
+        assert_eq!(&m.text[m.highlights[0].clone()], "soviets");
+    }
+
+    #[test]
+    fn trimming_a_long_sentence_shows_where_the_question_words_meet() {
+        let a = Analyzer::default();
+        let long = format!(
+            "the boats {} the pilot boat brings the grain freighter {}",
+            "and the gulls ".repeat(60),
+            "and the gulls ".repeat(60)
+        );
+        let m = trim(
+            mark(&a, &long, &stems(&["pilot", "boat", "grain", "freighter"])),
+            120,
+        );
+        assert!(
+            m.text.contains("pilot boat brings the grain freighter"),
+            "{}",
+            m.text
+        );
     }
 
     #[test]

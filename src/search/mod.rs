@@ -65,6 +65,8 @@ pub struct Ranking {
     pub mean_similarity: Option<f32>,
     /// Whether half or more of the question's words are unknown to the text and to English.
     pub garbled: bool,
+    /// Whether the semantic model took part (passage vectors were ready).
+    pub semantic: bool,
 }
 
 impl Ranking {
@@ -137,7 +139,7 @@ pub struct SearchEngine {
     /// Sentence vectors of every passage, once computed (never when the semantic model is
     /// off). Set once, possibly while questions are being answered: the bot answers with
     /// lexical ranking alone until they are ready.
-    vectors: std::sync::OnceLock<Vec<Vec<f32>>>,
+    vectors: std::sync::OnceLock<dense::PassageVectors>,
     /// Analysed words of every passage and of its frame (lead-in, section title, speaker),
     /// likewise: re-analysing candidates was most of the time per question.
     analysed: Vec<(Vec<Token>, Vec<String>)>,
@@ -215,22 +217,10 @@ impl SearchEngine {
         self.weights = weights;
     }
 
-    /// What the semantic model reads of each passage: its lead-in, if any, and its text.
-    pub fn semantic_inputs(corpus: &Corpus) -> Vec<String> {
-        corpus
-            .passages
-            .iter()
-            .map(|p| match &p.context {
-                Some(c) => format!("{c} {}", p.text),
-                None => p.text.clone(),
-            })
-            .collect()
-    }
-
     /// Turns on the semantic half of ranking with one vector per passage (in passage order,
-    /// from [`dense::embed_all`] over [`Self::semantic_inputs`]). Vectors for another number
-    /// of passages, or a second set, are ignored.
-    pub fn set_passage_vectors(&self, vectors: Vec<Vec<f32>>) {
+    /// from [`dense::embed_all`]). Vectors for another number of passages, or a second set,
+    /// are ignored.
+    pub fn set_passage_vectors(&self, vectors: dense::PassageVectors) {
         if vectors.len() == self.num_docs as usize {
             let _ = self.vectors.set(vectors);
         }
@@ -251,13 +241,6 @@ impl SearchEngine {
                 ),
                 None => (Vec::new(), Vec::new()),
             }),
-        }
-    }
-
-    fn similarity(&self, query: Option<&[f32]>, id: usize) -> f32 {
-        match (query, self.vectors.get().and_then(|v| v.get(id))) {
-            (Some(q), Some(v)) => dense::cosine(q, v),
-            _ => 0.0,
         }
     }
 
@@ -325,6 +308,7 @@ impl SearchEngine {
                 best_similarity: None,
                 mean_similarity: None,
                 garbled,
+                semantic: false,
             });
         }
         // Each stem the ranking looks for, with the question term it stands for and how much
@@ -344,26 +328,20 @@ impl SearchEngine {
         let max_idf = query::idf(self.num_docs, 0);
         let mut candidates =
             candidates::fetch(&self.index, w, &searchable, &expansions, terms, max_idf)?;
-        let vectors = self.vectors.get();
-        let query_vector = match vectors {
+        // The question's cosine with every passage, once passage vectors are ready.
+        let similarities = match self.vectors.get() {
             None => None,
-            Some(_) => Some(dense::MiniLm::shipped()?.embed(question)),
+            Some(vectors) => Some(vectors.similarities(&dense::MiniLm::shipped()?.embed(question))),
         };
         // Passages the question is semantically close to join the candidates even when they
         // share no word with it.
         let mut best_similarity = None;
         let mut mean_similarity = None;
-        if let (Some(q), Some(vectors)) = (&query_vector, vectors) {
-            let mut by_sim: Vec<(usize, f32)> = vectors
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i, dense::cosine(q, v)))
-                .collect();
-            mean_similarity =
-                Some(by_sim.iter().map(|s| s.1).sum::<f32>() / by_sim.len().max(1) as f32);
-            by_sim.sort_by(|a, b| b.1.total_cmp(&a.1));
-            best_similarity = by_sim.first().map(|b| b.1);
-            for (id, _) in by_sim.into_iter().take(w.semantic_candidates) {
+        if let Some(sims) = &similarities {
+            mean_similarity = Some(sims.iter().sum::<f32>() / sims.len().max(1) as f32);
+            let nearest = dense::nearest(sims, w.semantic_candidates);
+            best_similarity = nearest.first().map(|b| b.1);
+            for (id, _) in nearest {
                 if !candidates.iter().any(|c| c.0 == id) {
                     candidates.push((id, 0.0));
                 }
@@ -420,7 +398,10 @@ impl SearchEngine {
                 }
                 None => 0.0,
             };
-            let sim = self.similarity(query_vector.as_deref(), id);
+            let sim = similarities
+                .as_ref()
+                .and_then(|s| s.get(id).copied())
+                .unwrap_or(0.0);
             let score = w.lexical * (bm25 / max_bm25)
                 + w.coverage * (covered / rank_weight)
                 + w.sentence * sentence
@@ -490,6 +471,7 @@ impl SearchEngine {
             best_similarity,
             mean_similarity,
             garbled,
+            semantic: similarities.is_some(),
         })
     }
 }

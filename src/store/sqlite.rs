@@ -1,4 +1,12 @@
 //! SQLite storage: WAL mode, versioned migrations, one transaction per user action.
+//!
+//! Busy and locked database: another connection (a maintenance shell, another program) may
+//! hold the write lock for a moment. No write is dropped for that: every connection
+//! retries with growing pauses for about half a minute, logging while it waits
+//! ([`busy_pause`]), and every transaction takes the write lock when it begins (`IMMEDIATE`),
+//! the one point where SQLite can wait for it; a deferred transaction that read first and
+//! then wanted to write would fail at once instead, whatever the busy handler says. Only
+//! when the pauses run out does an operation fail, with an error, never silently.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -6,14 +14,14 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 
-use super::{AnswerOutcome, PlayerRecord, Store, StoredQuiz};
+use super::{AnswerOutcome, AnswerRow, PlayerRecord, ScoreRule, Store, StoredQuiz};
 use crate::error::{Error, Result};
-use crate::quiz::{self, QuizQuestion};
 
 /// Schema versions, oldest first. Never edit a released migration; add a new one.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE players (
+    Migrations::new(vec![
+        M::up(
+            "CREATE TABLE players (
             chat INTEGER NOT NULL,
             user INTEGER NOT NULL,
             name TEXT NOT NULL,
@@ -57,7 +65,67 @@ fn migrations() -> Migrations<'static> {
             asked_at INTEGER NOT NULL
         );
         CREATE INDEX seen_by_chat ON seen (chat, asked_at);",
-    )])
+        ),
+        // Who started a quiz (only they or an admin may stop it), and the chats that moved to a
+        // new id when their group became a supergroup.
+        M::up(
+            "ALTER TABLE quizzes ADD COLUMN started_by INTEGER;
+        CREATE INDEX quizzes_by_chat ON quizzes (chat, started_at);
+        CREATE TABLE chat_moves (
+            old INTEGER PRIMARY KEY,
+            new INTEGER NOT NULL,
+            moved_at INTEGER NOT NULL
+        );",
+        ),
+    ])
+}
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "studybot.sqlite3";
+
+/// Longest single pause while the database is busy.
+const BUSY_PAUSE_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+/// Pauses while the database is busy before an operation fails: 5 ms doubling up to
+/// [`BUSY_PAUSE_MAX`], about 33 s in all.
+const BUSY_RETRIES: i32 = 40;
+
+/// How long to wait before retrying the `attempt`-th time (0-based) a lock the database is
+/// busy with, or `None` to give up: bounded exponential backoff.
+pub fn busy_pause(attempt: i32) -> Option<std::time::Duration> {
+    if !(0..BUSY_RETRIES).contains(&attempt) {
+        return None;
+    }
+    let doubling = std::time::Duration::from_millis(5).saturating_mul(1 << attempt.min(16));
+    Some(doubling.min(BUSY_PAUSE_MAX))
+}
+
+/// Times the database was found busy and an operation waited (all connections of the process).
+static BUSY_WAITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times, since the process started, a store operation waited for a busy database.
+pub fn busy_waits() -> u64 {
+    BUSY_WAITS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// SQLite's busy handler: called (with how many times it was called before for the same
+/// lock) when another connection holds a lock this one needs; `true` retries.
+fn on_busy(attempt: i32) -> bool {
+    BUSY_WAITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match busy_pause(attempt) {
+        Some(pause) => {
+            if attempt == 3 || (attempt > 0 && attempt % 10 == 0) {
+                tracing::warn!("database busy (another connection holds a lock), retry {attempt}");
+            } else {
+                tracing::debug!("database busy, retrying in {pause:?}");
+            }
+            std::thread::sleep(pause);
+            true
+        }
+        None => {
+            tracing::error!("database busy through {attempt} retries: this operation fails");
+            false
+        }
+    }
 }
 
 /// The SQLite store.
@@ -73,7 +141,7 @@ impl SqliteStore {
             context: format!("creating the data folder {}", data_dir.display()),
             source,
         })?;
-        let conn = Connection::open(data_dir.join("studybot.sqlite3"))?;
+        let conn = Connection::open(data_dir.join(DB_FILE))?;
         Self::setup(conn)
     }
 
@@ -83,10 +151,12 @@ impl SqliteStore {
     }
 
     fn setup(mut conn: Connection) -> Result<SqliteStore> {
+        // First, so that even switching to WAL waits for a busy database.
+        conn.busy_handler(Some(on_busy))?;
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations().to_latest(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
@@ -100,8 +170,11 @@ impl SqliteStore {
     }
 }
 
-/// A quiz row: id, chat, questions (JSON), current index, deadline.
-type QuizRow = (i64, i64, String, Option<i64>, Option<i64>);
+/// The columns of a quiz row, in [`QuizRow`] order.
+const QUIZ_COLUMNS: &str = "id, chat, questions, current, deadline, started_by";
+
+/// A quiz row: id, chat, questions (JSON), current index, deadline, starter.
+type QuizRow = (i64, i64, String, Option<i64>, Option<i64>, Option<i64>);
 
 fn load_quiz(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuizRow> {
     Ok((
@@ -110,13 +183,12 @@ fn load_quiz(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuizRow> {
         row.get(2)?,
         row.get(3)?,
         row.get(4)?,
+        row.get(5)?,
     ))
 }
 
 fn to_quiz(conn: &Connection, raw: QuizRow) -> Result<StoredQuiz> {
-    let (id, chat, questions, current, deadline) = raw;
-    let questions: Vec<QuizQuestion> =
-        serde_json::from_str(&questions).map_err(|e| Error::Store(format!("quiz {id}: {e}")))?;
+    let (id, chat, questions, current, deadline, started_by) = raw;
     let current = current.and_then(|c| usize::try_from(c).ok());
     let poll: Option<(String, Option<i64>)> = match current {
         Some(idx) => conn
@@ -135,6 +207,7 @@ fn to_quiz(conn: &Connection, raw: QuizRow) -> Result<StoredQuiz> {
     Ok(StoredQuiz {
         id,
         chat,
+        started_by,
         questions,
         current,
         deadline,
@@ -155,7 +228,7 @@ fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<PlayerRecord> {
 }
 
 impl Store for SqliteStore {
-    fn create_quiz(&self, chat: i64, questions: &[QuizQuestion], now: i64) -> Result<Option<i64>> {
+    fn create_quiz(&self, chat: i64, by: i64, questions: &str, now: i64) -> Result<Option<i64>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let running: Option<i64> = tx
@@ -168,18 +241,12 @@ impl Store for SqliteStore {
         if running.is_some() {
             return Ok(None);
         }
-        let json = serde_json::to_string(questions).map_err(|e| Error::Store(e.to_string()))?;
         tx.execute(
-            "INSERT INTO quizzes (chat, started_at, status, questions) VALUES (?1, ?2, 'running', ?3)",
-            params![chat, now, json],
+            "INSERT INTO quizzes (chat, started_at, status, questions, started_by)
+             VALUES (?1, ?2, 'running', ?3, ?4)",
+            params![chat, now, questions, by],
         )?;
         let id = tx.last_insert_rowid();
-        for q in questions {
-            tx.execute(
-                "INSERT INTO seen (chat, question, asked_at) VALUES (?1, ?2, ?3)",
-                params![chat, q.key, now],
-            )?;
-        }
         tx.commit()?;
         Ok(Some(id))
     }
@@ -188,8 +255,9 @@ impl Store for SqliteStore {
         let conn = self.conn();
         let raw = conn
             .query_row(
-                "SELECT id, chat, questions, current, deadline FROM quizzes
-                 WHERE chat = ?1 AND status = 'running'",
+                &format!(
+                    "SELECT {QUIZ_COLUMNS} FROM quizzes WHERE chat = ?1 AND status = 'running'"
+                ),
                 [chat],
                 load_quiz,
             )
@@ -197,22 +265,59 @@ impl Store for SqliteStore {
         raw.map(|r| to_quiz(&conn, r)).transpose()
     }
 
+    fn quiz(&self, id: i64) -> Result<Option<StoredQuiz>> {
+        let conn = self.conn();
+        let raw = conn
+            .query_row(
+                &format!("SELECT {QUIZ_COLUMNS} FROM quizzes WHERE id = ?1 AND status = 'running'"),
+                [id],
+                load_quiz,
+            )
+            .optional()?;
+        raw.map(|r| to_quiz(&conn, r)).transpose()
+    }
+
+    fn last_quiz_start(&self, chat: i64) -> Result<Option<i64>> {
+        Ok(self.conn().query_row(
+            "SELECT MAX(started_at) FROM quizzes WHERE chat = ?1",
+            [chat],
+            |r| r.get(0),
+        )?)
+    }
+
     fn running_quizzes(&self) -> Result<Vec<StoredQuiz>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, chat, questions, current, deadline FROM quizzes WHERE status = 'running'",
-        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {QUIZ_COLUMNS} FROM quizzes WHERE status = 'running'"
+        ))?;
         let raws = stmt
             .query_map([], load_quiz)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         raws.into_iter().map(|r| to_quiz(&conn, r)).collect()
     }
 
-    fn set_current(&self, quiz: i64, index: usize, deadline: i64) -> Result<()> {
-        self.conn().execute(
+    fn begin_question(
+        &self,
+        quiz: i64,
+        index: usize,
+        question: &str,
+        deadline: i64,
+        now: i64,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
             "UPDATE quizzes SET current = ?2, deadline = ?3 WHERE id = ?1 AND status = 'running'",
             params![quiz, index as i64, deadline],
         )?;
+        if changed > 0 {
+            tx.execute(
+                "INSERT INTO seen (chat, question, asked_at)
+                 SELECT chat, ?2, ?3 FROM quizzes WHERE id = ?1",
+                params![quiz, question, now],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -238,6 +343,7 @@ impl Store for SqliteStore {
         user: i64,
         name: &str,
         option: usize,
+        rule: ScoreRule<'_>,
     ) -> Result<AnswerOutcome> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -263,7 +369,6 @@ impl Store for SqliteStore {
         if already {
             return Ok(AnswerOutcome::Duplicate);
         }
-        let correct = option as i64 == correct_option;
         let streak: i64 = tx
             .query_row(
                 "SELECT streak FROM players WHERE chat = ?1 AND user = ?2",
@@ -272,12 +377,12 @@ impl Store for SqliteStore {
             )
             .optional()?
             .unwrap_or(0);
-        let new_streak = if correct { streak + 1 } else { 0 };
-        let points = if correct {
-            quiz::points_for(new_streak)
-        } else {
-            0
-        };
+        let scored = rule(
+            option,
+            usize::try_from(correct_option).unwrap_or(usize::MAX),
+            streak,
+        );
+        let (correct, points, new_streak) = (scored.correct, scored.points, scored.streak);
         tx.execute(
             "INSERT INTO answers (poll_id, user, name, option, correct, points) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![poll, user, name, option as i64, correct, points],
@@ -311,57 +416,23 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn quiz_scoreboard(&self, quiz: i64) -> Result<Vec<PlayerRecord>> {
+    fn quiz_answers(&self, quiz: i64) -> Result<Vec<AnswerRow>> {
         let conn = self.conn();
-        // Best streak within this quiz: longest run of correct answers in question order.
         let mut stmt = conn.prepare(
             "SELECT a.user, a.name, a.correct, a.points FROM answers a
              JOIN polls p ON p.poll_id = a.poll_id WHERE p.quiz = ?1 ORDER BY p.idx",
         )?;
         let rows = stmt
             .query_map([quiz], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, bool>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
+                Ok(AnswerRow {
+                    user: r.get(0)?,
+                    name: r.get(1)?,
+                    correct: r.get(2)?,
+                    points: r.get(3)?,
+                })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut board: Vec<(PlayerRecord, i64)> = Vec::new();
-        for (user, name, correct, points) in rows {
-            let i = match board.iter().position(|(p, _)| p.user == user) {
-                Some(i) => i,
-                None => {
-                    board.push((
-                        PlayerRecord {
-                            user,
-                            name: name.clone(),
-                            points: 0,
-                            answered: 0,
-                            correct: 0,
-                            best_streak: 0,
-                        },
-                        0,
-                    ));
-                    board.len() - 1
-                }
-            };
-            let (p, run) = &mut board[i];
-            p.name = name;
-            p.points += points;
-            p.answered += 1;
-            if correct {
-                p.correct += 1;
-                *run += 1;
-                p.best_streak = p.best_streak.max(*run);
-            } else {
-                *run = 0;
-            }
-        }
-        let mut board: Vec<PlayerRecord> = board.into_iter().map(|(p, _)| p).collect();
-        quiz::rank(&mut board);
-        Ok(board)
+        Ok(rows)
     }
 
     fn player(&self, chat: i64, user: i64) -> Result<Option<PlayerRecord>> {
@@ -397,22 +468,152 @@ impl Store for SqliteStore {
             .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(rows)
     }
+
+    fn reset_scores(&self, chat: i64) -> Result<usize> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM players WHERE chat = ?1", [chat])?)
+    }
+
+    fn migrate_chat(&self, old: i64, new: i64, now: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Records the new chat already has (answers counted there before the move was seen)
+        // are added to, not overwritten.
+        tx.execute(
+            "INSERT INTO players (chat, user, name, points, answered, correct, streak, best_streak)
+             SELECT ?2, user, name, points, answered, correct, streak, best_streak
+             FROM players WHERE chat = ?1
+             ON CONFLICT (chat, user) DO UPDATE SET
+               points = points + excluded.points,
+               answered = answered + excluded.answered,
+               correct = correct + excluded.correct,
+               best_streak = MAX(best_streak, excluded.best_streak)",
+            params![old, new],
+        )?;
+        tx.execute("DELETE FROM players WHERE chat = ?1", [old])?;
+        // One running quiz per chat: if the new chat already runs one, the old one stops.
+        tx.execute(
+            "UPDATE quizzes SET status = 'stopped' WHERE chat = ?1 AND status = 'running'
+             AND EXISTS (SELECT 1 FROM quizzes WHERE chat = ?2 AND status = 'running')",
+            params![old, new],
+        )?;
+        tx.execute(
+            "UPDATE quizzes SET chat = ?2 WHERE chat = ?1",
+            params![old, new],
+        )?;
+        tx.execute(
+            "UPDATE seen SET chat = ?2 WHERE chat = ?1",
+            params![old, new],
+        )?;
+        tx.execute(
+            "INSERT INTO chat_moves (old, new, moved_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (old) DO UPDATE SET new = excluded.new, moved_at = excluded.moved_at",
+            params![old, new, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn chat_moves(&self) -> Result<Vec<(i64, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT old, new FROM chat_moves ORDER BY moved_at")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Scored;
 
-    fn question(key: &str) -> QuizQuestion {
-        QuizQuestion {
-            key: key.into(),
-            question: format!("Question {key}?"),
-            options: vec!["a".into(), "b".into(), "c".into(), "d".into()],
-            correct: 1,
-            explanation: "Because.".into(),
-            doc: 0,
-            section: 1,
+    /// The tests' own scoring rule: 10 points a right answer.
+    fn ten(option: usize, correct: usize, streak: i64) -> Scored {
+        let right = option == correct;
+        Scored {
+            correct: right,
+            points: if right { 10 } else { 0 },
+            streak: if right { streak + 1 } else { 0 },
         }
+    }
+
+    const QUESTIONS: &str = r#"[{"key":"q1"},{"key":"q2"}]"#;
+
+    /// A write while another connection holds the write lock waits for it and then lands:
+    /// it is retried, not dropped.
+    #[test]
+    fn a_write_waits_for_another_connections_write_lock_and_lands() {
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let id = store.create_quiz(5, 50, QUESTIONS, 1).unwrap().unwrap();
+        store.begin_question(id, 0, "q1", 31, 1).unwrap();
+        store.attach_poll(id, 0, "p", 1, None).unwrap();
+        let other = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        other
+            .execute_batch("BEGIN IMMEDIATE; UPDATE players SET points = 0;")
+            .unwrap();
+        let before = busy_waits();
+        let writer = {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                (
+                    store.record_answer("p", 9, "Cy", 1, &ten),
+                    store.begin_question(id, 1, "q2", 60, 2),
+                )
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while busy_waits() < before + 2 {
+            assert!(Instant::now() < deadline, "the write never waited");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!writer.is_finished(), "held back by the other connection");
+        other.execute_batch("COMMIT").unwrap();
+        let (answer, current) = writer.join().unwrap();
+        assert!(matches!(
+            answer.unwrap(),
+            AnswerOutcome::Recorded { correct: true, .. }
+        ));
+        current.unwrap();
+        assert_eq!(store.player(5, 9).unwrap().unwrap().points, 10);
+        assert_eq!(store.running_quiz(5).unwrap().unwrap().deadline, Some(60));
+    }
+
+    /// Transactions take the write lock when they begin, where SQLite can wait for it: a
+    /// deferred one that read first would get "database is locked" at once on its first
+    /// write, without the busy handler being asked.
+    #[test]
+    fn transactions_take_the_write_lock_when_they_begin() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let mut conn = store.conn();
+        let tx = conn.transaction().unwrap();
+        let other = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        other.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let err = other.execute_batch("BEGIN IMMEDIATE").unwrap_err();
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy)
+        );
+        drop(tx);
+        other.execute_batch("BEGIN IMMEDIATE; COMMIT").unwrap();
+    }
+
+    #[test]
+    fn busy_pauses_grow_and_are_bounded() {
+        let pauses: Vec<_> = (0..).map_while(busy_pause).collect();
+        assert_eq!(pauses.len(), BUSY_RETRIES as usize);
+        assert_eq!(pauses[0], std::time::Duration::from_millis(5));
+        assert!(pauses.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(pauses.last(), Some(&BUSY_PAUSE_MAX));
+        let total: std::time::Duration = pauses.iter().sum();
+        assert!((20..=40).contains(&total.as_secs()), "{total:?}");
+        assert_eq!(busy_pause(-1), None);
     }
 
     #[test]
@@ -423,22 +624,22 @@ mod tests {
     #[test]
     fn one_running_quiz_per_chat_and_answers_count_once() {
         let store = SqliteStore::open_in_memory().unwrap();
-        let id = store
-            .create_quiz(7, &[question("q1"), question("q2")], 100)
-            .unwrap()
-            .unwrap();
-        assert_eq!(store.create_quiz(7, &[question("q3")], 101).unwrap(), None);
-        assert!(store
-            .create_quiz(8, &[question("q3")], 101)
-            .unwrap()
-            .is_some());
-        store.set_current(id, 0, 130).unwrap();
+        let id = store.create_quiz(7, 70, QUESTIONS, 100).unwrap().unwrap();
+        assert_eq!(store.create_quiz(7, 70, QUESTIONS, 101).unwrap(), None);
+        assert!(store.create_quiz(8, 80, QUESTIONS, 101).unwrap().is_some());
+        assert!(
+            store.seen_questions(7, 0).unwrap().is_empty(),
+            "creating a quiz asks nothing yet"
+        );
+        store.begin_question(id, 0, "q1", 130, 100).unwrap();
         store.attach_poll(id, 0, "poll-1", 1, Some(42)).unwrap();
         let running = store.running_quiz(7).unwrap().unwrap();
         assert_eq!(running.current, Some(0));
+        assert_eq!(running.started_by, Some(70));
         assert_eq!(running.current_poll.as_deref(), Some("poll-1"));
+        assert_eq!(store.quiz(id).unwrap(), Some(running));
         assert_eq!(
-            store.record_answer("poll-1", 1, "Ann", 1).unwrap(),
+            store.record_answer("poll-1", 1, "Ann", 1, &ten).unwrap(),
             AnswerOutcome::Recorded {
                 chat: 7,
                 correct: true,
@@ -446,14 +647,14 @@ mod tests {
             }
         );
         assert_eq!(
-            store.record_answer("poll-1", 1, "Ann", 0).unwrap(),
+            store.record_answer("poll-1", 1, "Ann", 0, &ten).unwrap(),
             AnswerOutcome::Duplicate
         );
         assert_eq!(
-            store.record_answer("nope", 1, "Ann", 0).unwrap(),
+            store.record_answer("nope", 1, "Ann", 0, &ten).unwrap(),
             AnswerOutcome::UnknownPoll
         );
-        store.record_answer("poll-1", 2, "Bob", 0).unwrap();
+        store.record_answer("poll-1", 2, "Bob", 0, &ten).unwrap();
         let top = store.leaderboard(7, 10).unwrap();
         assert_eq!(
             top.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
@@ -464,9 +665,59 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!((top[1].answered, top[1].correct, top[1].points), (1, 0, 0));
+        assert_eq!(store.quiz_answers(id).unwrap().len(), 2);
         store.finish_quiz(id, false).unwrap();
         assert!(store.running_quiz(7).unwrap().is_none());
-        assert_eq!(store.seen_questions(7, 0).unwrap().len(), 2);
+        assert!(store.quiz(id).unwrap().is_none());
+        assert_eq!(store.seen_questions(7, 0).unwrap(), vec!["q1".to_string()]);
+        assert_eq!(store.last_quiz_start(7).unwrap(), Some(100));
+        assert_eq!(store.last_quiz_start(9).unwrap(), None);
+        assert_eq!(store.reset_scores(7).unwrap(), 2);
+        assert!(store.leaderboard(7, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_quiz_row_the_store_cannot_read_as_questions_is_still_listed() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let id = store
+            .create_quiz(7, 70, "not json at all", 1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.running_quiz(7).unwrap().unwrap().id, id);
+        store.finish_quiz(id, true).unwrap();
+        assert!(store.running_quiz(7).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_chat_move_takes_scores_history_and_the_running_quiz_along() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let id = store.create_quiz(-5, 1, QUESTIONS, 1).unwrap().unwrap();
+        store.begin_question(id, 0, "q1", 31, 1).unwrap();
+        store.attach_poll(id, 0, "p", 1, Some(3)).unwrap();
+        store.record_answer("p", 9, "Cy", 1, &ten).unwrap();
+        // An answer already counted under the new id is kept and added to.
+        let other = store.create_quiz(-100, 1, QUESTIONS, 2).unwrap().unwrap();
+        store.begin_question(other, 0, "q2", 32, 2).unwrap();
+        store.attach_poll(other, 0, "p2", 1, None).unwrap();
+        store.record_answer("p2", 9, "Cy", 1, &ten).unwrap();
+        store.finish_quiz(other, false).unwrap();
+
+        store.migrate_chat(-5, -100, 50).unwrap();
+        assert!(store.running_quiz(-5).unwrap().is_none());
+        assert_eq!(store.running_quiz(-100).unwrap().unwrap().id, id);
+        assert_eq!(store.player(-100, 9).unwrap().unwrap().points, 20);
+        assert!(store.player(-5, 9).unwrap().is_none());
+        assert_eq!(store.seen_questions(-100, 0).unwrap().len(), 2);
+        assert_eq!(store.chat_moves().unwrap(), vec![(-5, -100)]);
+        // Answers to the moved quiz's open poll count in the new chat.
+        assert_eq!(
+            store.record_answer("p", 10, "Di", 1, &ten).unwrap(),
+            AnswerOutcome::Recorded {
+                chat: -100,
+                correct: true,
+                points: 10
+            }
+        );
     }
 
     #[test]
@@ -474,17 +725,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = SqliteStore::open(dir.path()).unwrap();
-            let id = store.create_quiz(5, &[question("q1")], 1).unwrap().unwrap();
-            store.set_current(id, 0, 31).unwrap();
+            let id = store.create_quiz(5, 9, QUESTIONS, 1).unwrap().unwrap();
+            store.begin_question(id, 0, "q1", 31, 1).unwrap();
             store.attach_poll(id, 0, "p", 1, None).unwrap();
-            store.record_answer("p", 9, "Cy", 1).unwrap();
+            store.record_answer("p", 9, "Cy", 1, &ten).unwrap();
         }
         let store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(store.player(5, 9).unwrap().unwrap().points, 10);
         let running = store.running_quizzes().unwrap();
         assert_eq!(running.len(), 1, "the running quiz is still there");
         assert_eq!(
-            store.record_answer("p", 10, "Di", 1).unwrap(),
+            store.record_answer("p", 10, "Di", 1, &ten).unwrap(),
             AnswerOutcome::Recorded {
                 chat: 5,
                 correct: true,

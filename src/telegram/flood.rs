@@ -1,6 +1,9 @@
-//! Per-user flood control: a token bucket that never bites normal use (a question every couple
-//! of seconds keeps being answered) but stops floods (dozens of messages in a few seconds), so
-//! one user cannot delay everyone else's answers.
+//! Per-sender flood control: a token bucket that never bites normal use (a question every
+//! couple of seconds keeps being answered) but stops floods (dozens of messages in a few
+//! seconds), so one user cannot delay everyone else's answers. The pipeline asks it on an
+//! update's arrival, before any work is queued. A sender is a user (a positive id), or the
+//! chat someone posts as (a negative id: an anonymous admin posting as the group, a channel),
+//! so that all anonymous admins of one group share a bucket and other groups' do not.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -42,8 +45,9 @@ impl FloodGuard {
         }
     }
 
-    /// Judges a message from `user` arriving at `now`.
-    pub fn check(&self, user: i64, now: Instant) -> Verdict {
+    /// Judges a message from `sender` (a user id, or the id of the chat posted as) arriving at
+    /// `now`.
+    pub fn check(&self, sender: i64, now: Instant) -> Verdict {
         let mut buckets = self
             .buckets
             .lock()
@@ -56,7 +60,7 @@ impl FloodGuard {
                     < burst
             });
         }
-        let bucket = buckets.entry(user).or_insert(Bucket {
+        let bucket = buckets.entry(sender).or_insert(Bucket {
             tokens: self.burst,
             updated: now,
             warned: false,

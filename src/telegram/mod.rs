@@ -1,93 +1,196 @@
-//! The Telegram adapter: translates updates into [`commands`](crate::commands) calls and
-//! replies into Telegram messages. All routing is in [`schema`]; services arrive through
-//! `dptree` dependencies. Inline queries, callback queries and poll answers carry no chat
-//! context of their own and are routed outside any per-chat state.
+//! The Telegram adapter: updates in, the shared [`commands`](crate::commands) handling, replies
+//! out as Telegram messages. The whole path of an update is laid out in [`pipeline`]; updates
+//! come from [`source`] (long polling), go through the flood guard ([`flood`]) and roles
+//! ([`roles`]), are rendered ([`render`]) within Telegram's limits ([`limits`], [`callback`])
+//! and leave through per-chat queues ([`outbox`], [`send`]). Quizzes run as native polls
+//! ([`quiz`]).
 
+pub mod callback;
 pub mod flood;
+pub mod limits;
+pub mod outbox;
+pub mod pipeline;
 pub mod quiz;
 pub mod render;
+pub mod roles;
 pub mod send;
+pub mod source;
 
+use std::collections::HashMap;
 use std::future::IntoFuture as _;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use teloxide::dispatching::{UpdateFilterExt as _, UpdateHandler};
+use teloxide::dispatching::UpdateHandler;
 use teloxide::prelude::*;
-use teloxide::types::{
-    BotCommand, BotCommandScope, ChatId, InlineKeyboardButton, InlineKeyboardMarkup,
-    InlineQueryResult, InlineQueryResultArticle, InputMessageContent, InputMessageContentText,
-    MaybeInaccessibleMessage, Me, MessageEntityKind, MessageId, ParseMode, ReplyParameters,
-};
+use teloxide::types::{BotCommand, BotCommandScope, Me};
 
-use crate::commands::{self, Command, Handler, Parsed, Reply};
-use flood::{FloodGuard, Verdict};
-use send::{with_retry, Pacer};
+use crate::commands::{self, Handler};
+use flood::FloodGuard;
+use pipeline::Pipeline;
+use roles::{Allowed, Roles};
+use send::{describe, with_retry};
 
 /// Longest text (characters) accepted as a question from Telegram.
 pub const MAX_MESSAGE_CHARS: usize = 1000;
 
-/// Everything the Telegram handlers need.
+/// How long the bot waits at shutdown for queued messages to go out.
+const FLUSH_LIMIT: Duration = Duration::from_secs(3);
+
+/// Counts of what the bot did, for monitoring (a metrics endpoint reads these).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Updates handled (past the guard).
+    pub handled: AtomicU64,
+    /// Total time from arrival to handled, in microseconds (divide by `handled`).
+    pub handle_micros: AtomicU64,
+    /// Questions answered.
+    pub answered: AtomicU64,
+    /// Updates refused: chats or users outside the allow-list.
+    pub refused: AtomicU64,
+    /// Updates the flood guard stopped.
+    pub flood_dropped: AtomicU64,
+    /// Quizzes started.
+    pub quizzes_run: AtomicU64,
+    /// Updates whose handling panicked.
+    pub panics: AtomicU64,
+}
+
+/// Everything the Telegram pipeline needs that outlives one update.
 #[derive(Debug)]
 pub struct App {
     /// Shared command handling.
     pub handler: Handler,
-    /// Per-user flood control.
+    /// Per-sender flood control of messages and button presses.
     pub flood: FloodGuard,
-    /// Global send pace.
-    pub pacer: Pacer,
-    /// One permit per core for answering: questions beyond that wait their turn instead of
-    /// each taking a thread (and its buffers) of the blocking pool at once.
-    answering: tokio::sync::Semaphore,
+    /// Per-user flood control of inline queries (which come as the user types).
+    pub inline_flood: FloodGuard,
+    /// Cached chat roles.
+    pub roles: Roles,
+    /// The chats the bot serves.
+    pub allowed: Allowed,
+    /// What the bot did.
+    pub metrics: Metrics,
+    /// Quiz polls sent but not yet recorded: an answer to an unknown poll may be to one of
+    /// them, and waits for them before it is given up.
+    pub polls_in_flight: AtomicUsize,
+    /// One permit per core for core work: jobs beyond that wait their turn instead of each
+    /// taking a thread (and its buffers) of the blocking pool at once.
+    working: tokio::sync::Semaphore,
+    max_sends_per_sec: u32,
+    /// When each chat outside the allow-list was last told so.
+    refusals: Mutex<HashMap<i64, Instant>>,
 }
 
 impl App {
-    /// An app over a handler with the given flood settings, sending at most 25 messages a
-    /// second (see [`App::with_max_sends_per_sec`]).
+    /// An app over a handler with the given flood settings, serving every chat and sending at
+    /// most 25 messages a second (see [`App::with_max_sends_per_sec`],
+    /// [`App::with_allowed_chats`]).
     pub fn new(handler: Handler, flood_burst: u32, flood_refill: Duration) -> App {
         App {
             handler,
             flood: FloodGuard::new(flood_burst, flood_refill),
-            pacer: Pacer::new(25),
-            answering: tokio::sync::Semaphore::new(
+            inline_flood: FloodGuard::new(flood_burst.saturating_mul(2), flood_refill / 2),
+            roles: Roles::default(),
+            allowed: Allowed::new(&[], &[]),
+            metrics: Metrics::default(),
+            polls_in_flight: AtomicUsize::new(0),
+            working: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             ),
-        }
-    }
-
-    /// Runs CPU-bound answering (the semantic model takes milliseconds) on the blocking pool,
-    /// at most one job per core at a time. `None` if the job panicked or the app is closing.
-    async fn answer<T: Send + 'static>(
-        self: &Arc<Self>,
-        job: impl FnOnce(&App) -> T + Send + 'static,
-    ) -> Option<T> {
-        let _permit = self.answering.acquire().await.ok()?;
-        let app = self.clone();
-        match tokio::task::spawn_blocking(move || job(&app)).await {
-            Ok(out) => Some(out),
-            Err(e) => {
-                tracing::error!("answering failed: {e}");
-                None
-            }
+            max_sends_per_sec: 25,
+            refusals: Mutex::new(HashMap::new()),
         }
     }
 
     /// Sets the global send pace (`telegram.max_sends_per_sec`).
     pub fn with_max_sends_per_sec(mut self, per_second: u32) -> App {
-        self.pacer = Pacer::new(per_second);
+        self.max_sends_per_sec = per_second;
         self
+    }
+
+    /// Serves only `chats` (`telegram.allowed_chats`; empty serves everyone), following the
+    /// chat moves recorded in the store.
+    pub fn with_allowed_chats(mut self, chats: &[i64]) -> App {
+        let moves = match self.handler.quiz() {
+            Some(quiz) => quiz.store().chat_moves().unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "could not read the recorded chat moves");
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        self.allowed = Allowed::new(chats, &moves);
+        self
+    }
+
+    /// The global send pace.
+    pub fn max_sends_per_sec(&self) -> u32 {
+        self.max_sends_per_sec
+    }
+
+    /// Runs core work (search, SQLite, rendering) on the blocking pool, at most one job per
+    /// core at a time. `None` when the runtime is shutting down. A panic in the job continues
+    /// in the caller, where the pipeline turns it into an apology.
+    pub async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        job: impl FnOnce(&App) -> T + Send + 'static,
+    ) -> Option<T> {
+        let _permit = self.working.acquire().await.ok()?;
+        let app = self.clone();
+        match tokio::task::spawn_blocking(move || job(&app)).await {
+            Ok(out) => Some(out),
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => None,
+        }
+    }
+
+    /// Records a move of chat `old` to `new` (a group became a supergroup): its scores,
+    /// history and running quiz, and its place on the allow-list.
+    pub async fn migrate_chat(self: &Arc<Self>, old: i64, new: i64) {
+        self.allowed.moved(old, new);
+        let moved = self
+            .blocking(move |app| match app.handler.quiz() {
+                Some(quiz) => quiz.migrate(old, new, commands::unix_now()),
+                None => Ok(()),
+            })
+            .await;
+        if let Some(Err(err)) = moved {
+            tracing::error!(old, new, error = %err, "could not move a chat's quiz state");
+        }
+    }
+
+    /// Whether chat `chat`, outside the allow-list, should be told so now (at most once
+    /// every `every`).
+    fn first_refusal(&self, chat: i64, now: Instant, every: Duration) -> bool {
+        let mut told = self
+            .refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if told.len() > 10_000 {
+            told.retain(|_, at| now.duration_since(*at) < every);
+        }
+        match told.get(&chat) {
+            Some(at) if now.duration_since(*at) < every => false,
+            _ => {
+                told.insert(chat, now);
+                true
+            }
+        }
     }
 }
 
-type HandlerResult = anyhow::Result<()>;
-
-/// All routing.
+/// Routing for a dptree dispatcher (the `teloxide_tests` harness): every update goes through
+/// the same [`Pipeline`], and the handler returns once the replies it queued are sent.
 pub fn schema() -> UpdateHandler<anyhow::Error> {
-    dptree::entry()
-        .branch(Update::filter_message().endpoint(on_message))
-        .branch(Update::filter_callback_query().endpoint(on_callback))
-        .branch(Update::filter_inline_query().endpoint(on_inline_query))
-        .branch(Update::filter_poll_answer().endpoint(quiz::on_poll_answer))
+    dptree::entry().endpoint(
+        |bot: Bot, me: Me, update: Update, app: Arc<App>| async move {
+            let pipeline = Pipeline::new(bot, me, app);
+            pipeline.submit(update).await;
+            pipeline.outbox().flush(Duration::from_secs(30)).await;
+            Ok(())
+        },
+    )
 }
 
 /// The command menu Telegram shows: everything in private chats, the same in groups.
@@ -114,330 +217,31 @@ pub async fn register_commands(bot: &Bot) -> Result<(), teloxide::RequestError> 
     Ok(())
 }
 
-fn keyboard(rows: &[Vec<(String, String)>]) -> Option<InlineKeyboardMarkup> {
-    if rows.is_empty() {
-        return None;
-    }
-    Some(InlineKeyboardMarkup::new(rows.iter().map(|row| {
-        row.iter()
-            .map(|(label, data)| InlineKeyboardButton::callback(label.clone(), data.clone()))
-            .collect::<Vec<_>>()
-    })))
-}
-
-/// Sends a rendered reply into `chat`, as a reply to `reply_to` when given.
-pub async fn send_reply(
-    bot: &Bot,
-    app: &App,
-    chat: ChatId,
-    reply_to: Option<MessageId>,
-    reply: &Reply,
-) -> Result<Message, teloxide::RequestError> {
-    let message = render::reply(reply, app.handler.tag());
-    let markup = keyboard(&message.buttons);
-    app.pacer.wait(chat.0).await;
-    with_retry("sendMessage", || {
-        let mut req = bot
-            .send_message(chat, message.html.clone())
-            .parse_mode(ParseMode::Html)
-            .link_preview_options(teloxide::types::LinkPreviewOptions {
-                is_disabled: true,
-                url: None,
-                prefer_small_media: false,
-                prefer_large_media: false,
-                show_above_text: false,
-            });
-        if let Some(id) = reply_to {
-            req = req.reply_parameters(ReplyParameters::new(id).allow_sending_without_reply());
-        }
-        if let Some(markup) = markup.clone() {
-            req = req.reply_markup(markup);
-        }
-        req.into_future()
-    })
-    .await
-}
-
-/// Whether a group message is addressed to the bot, and the question it carries.
-fn addressed_question(msg: &Message, me: &Me, text: &str) -> Option<String> {
-    let username = me.username();
-    let mention = format!("@{username}");
-    let mentioned = msg.parse_entities().unwrap_or_default().iter().any(|e| {
-        matches!(e.kind(), MessageEntityKind::Mention) && e.text().eq_ignore_ascii_case(&mention)
-    }) || text
-        .to_ascii_lowercase()
-        .contains(&mention.to_ascii_lowercase());
-    let replied_to_us = msg
-        .reply_to_message()
-        .and_then(|m| m.from.as_ref())
-        .is_some_and(|u| u.id == me.id);
-    if mentioned {
-        // ASCII lowercasing keeps byte offsets, so the cut below stays on char boundaries
-        // (usernames are ASCII).
-        let lower = text.to_ascii_lowercase();
-        let stripped = match lower.find(&mention.to_ascii_lowercase()) {
-            Some(at) => format!("{} {}", &text[..at], &text[at + mention.len()..]),
-            None => text.to_string(),
-        };
-        return Some(stripped.trim().to_string());
-    }
-    replied_to_us.then(|| text.to_string())
-}
-
-async fn on_message(bot: Bot, me: Me, msg: Message, app: Arc<App>) -> HandlerResult {
-    let private = msg.chat.is_private();
-    let Some(text) = msg.text() else {
-        if private {
-            send_reply(
-                &bot,
-                &app,
-                msg.chat.id,
-                Some(msg.id),
-                &Reply::notice("I can only read text. Send me a question about the text."),
-            )
-            .await?;
-        }
-        return Ok(());
-    };
-    let parsed = commands::parse(text, Some(me.username()));
-    let command = match parsed {
-        Parsed::OtherBot => return Ok(()),
-        Parsed::Command(c) => c,
-        Parsed::Unknown(name) => {
-            if private {
-                let reply = Reply::notice(format!(
-                    "I don't know /{name}. Send /help for the commands."
-                ));
-                send_reply(&bot, &app, msg.chat.id, Some(msg.id), &reply).await?;
-            }
-            return Ok(());
-        }
-        Parsed::Text(text) if private => Command::Ask(text),
-        Parsed::Text(text) => match addressed_question(&msg, &me, &text) {
-            Some(q) => Command::Ask(q),
-            None => return Ok(()),
-        },
-    };
-    let user = msg
-        .from
-        .as_ref()
-        .map(|u| u.id.0 as i64)
-        .unwrap_or(msg.chat.id.0);
-    match app.flood.check(user, Instant::now()) {
-        Verdict::Allow => {}
-        Verdict::Warn => {
-            let reply = Reply::notice("You're sending messages faster than I can read them. I'll answer again in a few seconds.");
-            send_reply(&bot, &app, msg.chat.id, Some(msg.id), &reply).await?;
-            return Ok(());
-        }
-        Verdict::Drop => return Ok(()),
-    }
-    let chat = msg.chat.id.0;
-    let name = msg
-        .from
-        .as_ref()
-        .map(|u| u.first_name.clone())
-        .unwrap_or_else(|| "You".to_string());
-    let reply = match &command {
-        Command::Quiz(args) => {
-            let (reply, started) = app.handler.quiz_start(chat, args, commands::unix_now());
-            send_reply(&bot, &app, msg.chat.id, Some(msg.id), &reply).await?;
-            if let Some(started) = started {
-                tokio::spawn(quiz::drive(bot.clone(), app.clone(), chat, started.quiz));
-            }
-            return Ok(());
-        }
-        Command::Stop => {
-            let (reply, open_poll) = app.handler.quiz_stop(chat);
-            if let Some(message) = open_poll {
-                quiz::close_poll(&bot, chat, message).await;
-            }
-            reply
-        }
-        Command::Score => app.handler.score(chat, user, &name),
-        Command::Top => app.handler.top(chat),
-        Command::Ask(q) if q.chars().count() > MAX_MESSAGE_CHARS => Reply::notice(format!(
-            "That's a long message. Please ask a shorter question (under {MAX_MESSAGE_CHARS} characters)."
-        )),
-        other => {
-            let command = other.clone();
-            match app.answer(move |app| app.handler.command(&command)).await {
-                Some(Some(reply)) => reply,
-                Some(None) => Reply::notice("Send /help for the commands."),
-                None => Reply::notice("Something went wrong while answering. Please try again."),
-            }
-        }
-    };
-    send_reply(&bot, &app, msg.chat.id, Some(msg.id), &reply).await?;
-    Ok(())
-}
-
-/// The question a message of ours answered: the text of the message it replies to (answers
-/// are sent as replies), without a command or a mention of the bot.
-fn answered_question(message: &MaybeInaccessibleMessage) -> Option<String> {
-    let MaybeInaccessibleMessage::Regular(m) = message else {
-        return None;
-    };
-    let text = m.reply_to_message()?.text()?;
-    let text = match commands::parse(text, None) {
-        Parsed::Command(Command::Ask(q)) => q,
-        Parsed::Text(t) => t,
-        _ => return None,
-    };
-    let words: Vec<&str> = text
-        .split_whitespace()
-        .filter(|w| !w.starts_with('@'))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" "))
-}
-
-async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<App>) -> HandlerResult {
-    let data = q.data.clone().unwrap_or_default();
-    let question = q.message.as_ref().and_then(answered_question);
-    let outcome = app.handler.action(&data, question.as_deref());
-    // Always answer the callback query, with the error as a toast when there is one.
-    let toast = outcome.as_ref().err().cloned();
-    let answer = with_retry("answerCallbackQuery", || {
-        let mut req = bot.answer_callback_query(q.id.clone());
-        if let Some(text) = &toast {
-            req = req.text(text.clone());
-        }
-        req.into_future()
-    })
-    .await;
-    if let Err(err) = answer {
-        tracing::warn!(error = %err, "could not answer a callback query");
-    }
-    let Ok(reply) = outcome else {
-        return Ok(());
-    };
-    let Some(message) = q.message.as_ref() else {
-        return Ok(());
-    };
-    let (chat, message_id) = match message {
-        MaybeInaccessibleMessage::Regular(m) => (m.chat.id, m.id),
-        MaybeInaccessibleMessage::Inaccessible(m) => (m.chat.id, m.message_id),
-    };
-    if reply.replace {
-        let rendered = render::reply(&reply, app.handler.tag());
-        let markup = keyboard(&rendered.buttons);
-        app.pacer.wait(chat.0).await;
-        let edited = with_retry("editMessageText", || {
-            let mut req = bot
-                .edit_message_text(chat, message_id, rendered.html.clone())
-                .parse_mode(ParseMode::Html);
-            if let Some(markup) = markup.clone() {
-                req = req.reply_markup(markup);
-            }
-            req.into_future()
-        })
-        .await;
-        match edited {
-            Ok(_) => {}
-            // Pressing the same page twice changes nothing; Telegram says so.
-            Err(teloxide::RequestError::Api(teloxide::ApiError::MessageNotModified)) => {}
-            Err(_) => {
-                send_reply(&bot, &app, chat, Some(message_id), &reply).await?;
-            }
-        }
-    } else {
-        send_reply(&bot, &app, chat, Some(message_id), &reply).await?;
-    }
-    Ok(())
-}
-
-async fn on_inline_query(bot: Bot, q: InlineQuery, app: Arc<App>) -> HandlerResult {
-    let query = q.query.trim();
-    let mut results: Vec<InlineQueryResult> = Vec::new();
-    if !query.is_empty() && query.chars().count() <= MAX_MESSAGE_CHARS {
-        let question = query.to_string();
-        let answer = app.answer(move |app| app.handler.engine().ask(&question, 10));
-        if let Some(Ok(answer)) = answer.await {
-            if answer.answered {
-                for item in &answer.results {
-                    let single =
-                        Reply::plain(commands::Content::More(vec![crate::answer::AnswerItem {
-                            rank: 1,
-                            ..item.clone()
-                        }]));
-                    let html = render::reply(&single, app.handler.tag()).html;
-                    let html = html.trim_start_matches("<b>1.</b> ").to_string();
-                    let content = InputMessageContent::Text(
-                        InputMessageContentText::new(html).parse_mode(ParseMode::Html),
-                    );
-                    let title: String = item.citation.to_string().chars().take(120).collect();
-                    let description: String = item.excerpt.text.chars().take(200).collect();
-                    results.push(InlineQueryResult::Article(
-                        InlineQueryResultArticle::new(
-                            format!("{}-{}", item.passage, app.handler.tag()),
-                            title,
-                            content,
-                        )
-                        .description(description),
-                    ));
-                }
-            } else {
-                let (title, description, html) = render::not_covered(&answer);
-                let content = InputMessageContent::Text(
-                    InputMessageContentText::new(html).parse_mode(ParseMode::Html),
-                );
-                results.push(InlineQueryResult::Article(
-                    InlineQueryResultArticle::new(
-                        format!("none-{}", app.handler.tag()),
-                        title,
-                        content,
-                    )
-                    .description(description),
-                ));
-            }
-        }
-    }
-    with_retry("answerInlineQuery", || {
-        bot.answer_inline_query(q.id.clone(), results.clone())
-            .cache_time(60)
-            .is_personal(false)
-            .into_future()
-    })
-    .await?;
-    Ok(())
-}
-
 /// Runs the bot until SIGTERM or Ctrl-C: checks the connection, registers the command menu,
-/// then long-polls and dispatches updates.
+/// resumes running quizzes, then long-polls. At a stop it finishes the updates in hand and
+/// sends what is queued, each within a bound.
 pub async fn run(bot: Bot, app: Arc<App>) -> anyhow::Result<()> {
     let me = with_retry("getMe", || bot.get_me().into_future())
         .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the Telegram Bot API: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot reach the Telegram Bot API: {}", describe(&e)))?;
     tracing::info!(username = %me.username(), "connected");
     if let Err(err) = register_commands(&bot).await {
-        tracing::warn!(error = %err, "could not register the command menu");
+        tracing::warn!(error = %describe(&err), "could not register the command menu");
     }
-    quiz::resume(&bot, &app);
-    let mut dispatcher = Dispatcher::builder(bot, schema())
-        .dependencies(dptree::deps![app])
-        .default_handler(|_| async {})
-        .error_handler(
-            teloxide::error_handlers::LoggingErrorHandler::with_custom_text(
-                "an update handler failed",
-            ),
-        )
-        .build();
-    let token = dispatcher.shutdown_token();
+    let pipeline = Pipeline::new(bot.clone(), me, app);
+    pipeline.resume_quizzes().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("stopping");
-        loop {
-            match token.shutdown() {
-                Ok(done) => {
-                    done.await;
-                    break;
-                }
-                // The dispatcher is not running yet: try again shortly.
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+        let _ = stop.send(true);
+        // Keep the sender alive until the source has seen the stop.
+        std::future::pending::<()>().await;
     });
-    dispatcher.dispatch().await;
+    source::long_poll(bot, pipeline.clone(), stopped).await;
+    if !pipeline.outbox().flush(FLUSH_LIMIT).await {
+        tracing::warn!("stopped with messages still queued");
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -461,5 +265,23 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The settings of every property test in the adapter: a fixed seed, so a failure is the same
+/// on every machine, and 256 cases, which CI runs in seconds. A longer run:
+/// `PROPTEST_CASES=100000 PROPTEST_RNG_SEED=<any number> cargo test --release --lib props`
+/// (and `... callback`).
+#[cfg(test)]
+pub(crate) fn proptest_config() -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngSeed};
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5747_4459);
+    Config {
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..Config::default()
     }
 }

@@ -1,160 +1,116 @@
-//! Quizzes on Telegram: native quiz polls, one driver task per running quiz that sends each
-//! question and waits for its poll to close, and poll answers routed by poll id (they carry
-//! no chat). All state is in the store, so drivers resume after a restart.
+//! Quizzes on Telegram: the shared [quiz driver](crate::quiz::driver) run as one task per
+//! running quiz, delivering questions as native quiz polls through the chat's outbox and
+//! sleeping until each poll closes. Poll answers carry no chat; they are routed by poll id in
+//! the [pipeline](super::pipeline). All state is in the store, so drivers resume after a
+//! restart, and the driver runs whether or not the quiz's announcement could be sent.
 
-use std::future::IntoFuture as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use teloxide::prelude::*;
-use teloxide::types::{InputPollOption, MaybeAnonymousUser, MessageId, PollType};
+use teloxide::types::MessageId;
 
-use super::send::with_retry;
-use super::{send_reply, App};
-use crate::commands::{unix_now, Content, Reply};
-use crate::quiz::session::Step;
-use crate::quiz::{shorten, MAX_QUESTION_CHARS};
-use crate::store::AnswerOutcome;
+use super::outbox::Op;
+use super::pipeline::Pipeline;
+use crate::commands::{unix_now, Reply};
+use crate::quiz::driver::{Driver, Next};
 
-/// Runs a chat's quiz until it ends or is stopped.
-pub async fn drive(bot: Bot, app: Arc<App>, chat: i64, quiz_id: i64) {
+/// How long to wait before trying a quiz step again after the database failed.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Runs quiz `quiz` until it ends or is stopped.
+pub async fn drive(pipeline: Arc<Pipeline>, quiz: i64) {
+    let app = pipeline.app().clone();
     let Some(service) = app.handler.quiz().cloned() else {
         return;
     };
+    let driver = Driver::new(service, quiz);
+    let outbox = pipeline.outbox().clone();
+    let tag = app.handler.tag().to_string();
+    let notice = |reply: Reply| {
+        super::outbox::Outgoing::notice(super::render::reply(&reply, &tag).html, None)
+    };
     loop {
-        let step = match service.step(chat, Some(quiz_id), unix_now(), false) {
-            Ok(step) => step,
-            Err(err) => {
-                tracing::error!(error = %err, chat, "quiz step failed; retrying shortly");
-                tokio::time::sleep(Duration::from_secs(5)).await;
+        let step = driver.clone();
+        let next = match app.blocking(move |_| step.next(unix_now(), false)).await {
+            None => return,
+            Some(Ok(next)) => next,
+            Some(Err(err)) => {
+                tracing::error!(error = %err, quiz, "quiz step failed; retrying shortly");
+                tokio::time::sleep(RETRY_AFTER).await;
                 continue;
             }
         };
-        match step {
-            Step::Idle => return,
-            Step::Wait { until, .. } => {
-                let secs = (until - unix_now()).clamp(0, 600) as u64;
+        match next {
+            Next::Over => return,
+            Next::Wait { until } => {
+                let secs = u64::try_from((until - unix_now()).clamp(0, 600)).unwrap_or(0);
                 tokio::time::sleep(Duration::from_secs(secs) + Duration::from_millis(500)).await;
             }
-            Step::Finished { board, .. } => {
-                let reply = Reply::plain(Content::Scoreboard {
-                    title: "Quiz over! Scores:".into(),
-                    board,
-                });
-                if let Err(err) = send_reply(&bot, &app, ChatId(chat), None, &reply).await {
-                    tracing::warn!(error = %err, chat, "could not post the scoreboard");
-                }
+            Next::Finished { chat, board } => {
+                outbox.push(chat, notice(Reply::quiz_over(board)));
                 return;
             }
-            Step::Ask {
-                quiz,
-                index,
-                total,
-                question,
-                deadline,
-            } => {
-                let text = shorten(
-                    &format!("[{}/{}] {}", index + 1, total, question.question),
-                    MAX_QUESTION_CHARS,
-                );
-                let open = (deadline - unix_now()).clamp(5, 600) as u32;
-                app.pacer.wait(chat).await;
-                let sent = with_retry("sendPoll", || {
-                    bot.send_poll(
-                        ChatId(chat),
-                        text.clone(),
-                        question
-                            .options
-                            .iter()
-                            .map(|o| InputPollOption::new(o.clone())),
-                    )
-                    .type_(PollType::Quiz)
-                    .is_anonymous(false)
-                    .correct_option_id(question.correct as u8)
-                    .explanation(question.explanation.clone())
-                    .open_period(open as u16)
-                    .into_future()
-                })
-                .await;
-                let attached = match &sent {
-                    Ok(message) => match message.poll() {
-                        Some(poll) => service
-                            .attach_poll(
-                                quiz,
-                                index,
-                                &poll.id.0,
-                                question.correct,
-                                Some(i64::from(message.id.0)),
-                            )
-                            .map_err(|e| e.to_string()),
-                        None => Err("the Bot API returned no poll".to_string()),
-                    },
-                    Err(err) => Err(err.to_string()),
+            Next::Unreadable { chat } => {
+                outbox.push(chat, notice(Reply::quiz_unreadable()));
+                return;
+            }
+            Next::Ask(question) => {
+                let open = (question.deadline - unix_now()).clamp(5, 600);
+                let poll = Op::Poll {
+                    question: question.poll_text(),
+                    options: question.question.options.clone(),
+                    correct: u8::try_from(question.question.correct).unwrap_or(0),
+                    explanation: question.question.explanation.clone(),
+                    open_period: u16::try_from(open).unwrap_or(30),
                 };
-                if let Err(why) = attached {
-                    // The chat is gone or the bot cannot post there: end the quiz cleanly.
-                    tracing::warn!(chat, error = %why, "could not send a quiz question; stopping the quiz");
-                    let _ = service.stop(chat);
-                    let reply = Reply::notice(
-                        "I could not post the next quiz question, so the quiz has ended.",
-                    );
-                    let _ = send_reply(&bot, &app, ChatId(chat), None, &reply).await;
-                    return;
+                let chat = question.chat;
+                let in_flight = InFlight::new(&app.polls_in_flight);
+                let sent = outbox.send(chat, poll).await;
+                let delivered = sent
+                    .as_ref()
+                    .and_then(|m| Some((m.poll()?.id.0.clone(), m.id)));
+                let step = driver.clone();
+                let recorded = app
+                    .blocking(move |_| match delivered {
+                        Some((poll, MessageId(message))) => step
+                            .delivered(&question, &poll, Some(i64::from(message)))
+                            .map(|()| true),
+                        None => step.undeliverable().map(|()| false),
+                    })
+                    .await;
+                drop(in_flight);
+                match recorded {
+                    Some(Ok(true)) => {}
+                    Some(Ok(false)) => {
+                        // The chat is gone or the bot may not post there: the quiz has ended.
+                        tracing::warn!(quiz, "could not send a quiz question; the quiz has ended");
+                        outbox.push(chat, notice(Reply::quiz_undeliverable()));
+                        return;
+                    }
+                    Some(Err(err)) => {
+                        tracing::error!(error = %err, quiz, "could not record a quiz poll");
+                    }
+                    None => return,
                 }
             }
         }
     }
 }
 
-/// Closes a quiz's open poll early (on /stop); failures only mean it had closed already.
-pub async fn close_poll(bot: &Bot, chat: i64, message: i64) {
-    let Ok(id) = i32::try_from(message) else {
-        return;
-    };
-    if let Err(err) = bot.stop_poll(ChatId(chat), MessageId(id)).await {
-        tracing::debug!(error = %err, "stopPoll failed (the poll was probably closed)");
+/// Counts a quiz poll from its sending until it is recorded (or given up), even if the
+/// driver panics in between.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a AtomicUsize) -> InFlight<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        InFlight(count)
     }
 }
 
-/// Counts a poll answer. Unknown polls, retracted votes and duplicates change nothing.
-pub async fn on_poll_answer(answer: PollAnswer, app: Arc<App>) -> anyhow::Result<()> {
-    let Some(service) = app.handler.quiz() else {
-        return Ok(());
-    };
-    let MaybeAnonymousUser::User(user) = &answer.voter else {
-        return Ok(());
-    };
-    let name = match &user.last_name {
-        Some(last) => format!("{} {last}", user.first_name),
-        None => user.first_name.clone(),
-    };
-    match service.answer_poll(
-        &answer.poll_id.0,
-        user.id.0 as i64,
-        &name,
-        &answer.option_ids,
-    ) {
-        Ok(Some(AnswerOutcome::Recorded { chat, correct, .. })) => {
-            tracing::debug!(chat, correct, "quiz answer recorded");
-        }
-        Ok(_) => {}
-        Err(err) => tracing::error!(error = %err, "could not record a quiz answer"),
-    }
-    Ok(())
-}
-
-/// Restarts the drivers of quizzes that were running when the bot stopped.
-pub fn resume(bot: &Bot, app: &Arc<App>) {
-    let Some(service) = app.handler.quiz() else {
-        return;
-    };
-    match service.running() {
-        Ok(running) => {
-            for (chat, quiz) in running {
-                tracing::info!(chat, quiz, "resuming a quiz");
-                tokio::spawn(drive(bot.clone(), app.clone(), chat, quiz));
-            }
-        }
-        Err(err) => tracing::error!(error = %err, "could not list running quizzes"),
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

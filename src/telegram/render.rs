@@ -1,19 +1,23 @@
-//! Rendering replies as Telegram HTML messages that always satisfy Telegram's limits: every
-//! piece of text escaped, at most 4096 visible characters (UTF-16 units) and 100 formatting
-//! entities per message, callback data of at most 64 bytes, long text trimmed at sentence
-//! boundaries, never inside a tag.
+//! Rendering replies as Telegram HTML messages that always satisfy Telegram's limits
+//! ([`limits`](super::limits)): every piece of text escaped, at most 4096 visible characters
+//! (UTF-16 units) and 100 formatting entities per message whatever the text (the [`Html`]
+//! builder cuts anything past them), callback data of at most 64 bytes, long text trimmed at
+//! sentence boundaries, never inside a tag.
 
+use teloxide::types::{
+    InlineQueryResult, InlineQueryResultArticle, InputMessageContent, InputMessageContentText,
+    ParseMode,
+};
 use teloxide::utils::html::escape;
 
+use super::callback;
+use super::limits::{utf16_len, utf16_prefix, utf16_truncate};
+pub use super::limits::{MAX_ENTITIES, MAX_VISIBLE};
 use crate::commands::{Button, Content, Page, Reply, ShownPassage, COMMANDS};
 use crate::corpus::text::sentences;
-use crate::search::excerpt::{self, Marked};
+use crate::search::excerpt::Marked;
 use crate::terminal::quoted_list;
 
-/// Telegram's limit on visible characters per message (UTF-16 code units).
-pub const MAX_VISIBLE: usize = 4096;
-/// Telegram's limit on formatting entities per message.
-pub const MAX_ENTITIES: usize = 100;
 /// Budget kept below the limits, for headers and safety.
 const VISIBLE_BUDGET: usize = 3900;
 const ENTITY_BUDGET: usize = 90;
@@ -27,23 +31,40 @@ pub struct Message {
     pub buttons: Vec<Vec<(String, String)>>,
 }
 
-/// Builds HTML while counting what Telegram counts.
+/// Builds HTML while counting what Telegram counts. Past [`MAX_VISIBLE`] units the text is
+/// cut with "…" and the rest is dropped; past the entity budget formatting becomes plain text.
+/// So whatever is added, the result fits one message.
 #[derive(Debug, Default)]
 pub struct Html {
     out: String,
     visible: usize,
     entities: usize,
-}
-
-fn utf16_len(s: &str) -> usize {
-    s.encode_utf16().count()
+    full: bool,
 }
 
 impl Html {
+    /// How much of `s` still fits, keeping one unit for the "…" that marks a cut.
+    fn room<'a>(&mut self, s: &'a str) -> (&'a str, bool) {
+        if self.full {
+            return ("", true);
+        }
+        if self.visible + utf16_len(s) <= MAX_VISIBLE {
+            return (s, false);
+        }
+        self.full = true;
+        let left = MAX_VISIBLE.saturating_sub(self.visible + 1);
+        (utf16_prefix(s, left), true)
+    }
+
     /// Plain text.
     pub fn text(&mut self, s: &str) -> &mut Self {
-        self.out.push_str(&escape(s));
-        self.visible += utf16_len(s);
+        let (fits, cut) = self.room(s);
+        self.out.push_str(&escape(fits));
+        self.visible += utf16_len(fits);
+        if cut && self.visible < MAX_VISIBLE {
+            self.out.push('…');
+            self.visible += 1;
+        }
         self
     }
 
@@ -54,9 +75,17 @@ impl Html {
         if self.entities >= ENTITY_BUDGET {
             return self.text(s);
         }
-        self.out.push_str(&format!("<{tag}>{}</{tag}>", escape(s)));
-        self.visible += utf16_len(s);
-        self.entities += 1;
+        let (fits, cut) = self.room(s);
+        if !fits.is_empty() {
+            self.out
+                .push_str(&format!("<{tag}>{}</{tag}>", escape(fits)));
+            self.visible += utf16_len(fits);
+            self.entities += 1;
+        }
+        if cut && self.visible < MAX_VISIBLE {
+            self.out.push('…');
+            self.visible += 1;
+        }
         self
     }
 
@@ -73,10 +102,19 @@ impl Html {
     /// Text with its highlights in bold; highlights separated only by spaces merge into one
     /// entity, and once the entity budget is spent the rest is plain.
     pub fn marked(&mut self, m: &Marked) -> &mut Self {
+        // Highlights out of order or not on character boundaries are left unmarked.
         let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
         for r in &m.highlights {
+            if m.text.get(r.clone()).is_none() || r.is_empty() {
+                continue;
+            }
             match merged.last_mut() {
-                Some(last) if m.text[last.end..r.start].chars().all(char::is_whitespace) => {
+                Some(last) if r.start < last.end => {}
+                Some(last)
+                    if m.text
+                        .get(last.end..r.start)
+                        .is_some_and(|gap| gap.chars().all(char::is_whitespace)) =>
+                {
                     last.end = r.end
                 }
                 _ => merged.push(r.clone()),
@@ -84,11 +122,11 @@ impl Html {
         }
         let mut at = 0;
         for r in merged {
-            self.text(&m.text[at..r.start]);
-            self.bold(&m.text[r.clone()]);
+            self.text(m.text.get(at..r.start).unwrap_or_default());
+            self.bold(m.text.get(r.clone()).unwrap_or_default());
             at = r.end;
         }
-        self.text(&m.text[at..]);
+        self.text(m.text.get(at..).unwrap_or_default());
         self
     }
 
@@ -126,7 +164,10 @@ pub fn fit(m: &Marked, max: usize, from_end: bool) -> Marked {
             None => r.clone(),
             Some(c) => c.start.min(r.start)..c.end.max(r.end),
         };
-        if m.text[candidate.clone()].chars().count() + 1 > max {
+        let Some(text) = m.text.get(candidate.clone()) else {
+            break;
+        };
+        if text.chars().count() + 1 > max {
             break;
         }
         chosen = Some(candidate);
@@ -135,7 +176,7 @@ pub fn fit(m: &Marked, max: usize, from_end: bool) -> Marked {
         Some(r) => {
             let (prefix, suffix) = if from_end { ("…", "") } else { ("", " …") };
             let shift = r.start;
-            let body = &m.text[r.clone()];
+            let body = m.text.get(r.clone()).unwrap_or_default();
             Marked {
                 text: format!("{prefix}{body}{suffix}"),
                 highlights: m
@@ -146,15 +187,64 @@ pub fn fit(m: &Marked, max: usize, from_end: bool) -> Marked {
                     .collect(),
             }
         }
-        None => excerpt::trim(m.clone(), max),
+        None => cut(m, max),
     }
 }
 
+/// `m` cut to about `max` characters around its first highlight, at word boundaries, with "…"
+/// where text was left out: for a single sentence longer than the room it has.
+fn cut(m: &Marked, max: usize) -> Marked {
+    let chars: Vec<(usize, char)> = m.text.char_indices().collect();
+    let anchor = m.highlights.first().map_or(0, |r| r.start);
+    // Character positions: start a quarter of the room before the first highlight.
+    let anchor_char = chars.partition_point(|&(i, _)| i < anchor);
+    let room = max.saturating_sub(2).max(1);
+    let mut start = anchor_char.saturating_sub(room / 4);
+    if start > 0 {
+        // Move to the start of the next word.
+        while chars.get(start).is_some_and(|&(_, c)| !c.is_whitespace()) {
+            start += 1;
+        }
+        while chars.get(start).is_some_and(|&(_, c)| c.is_whitespace()) {
+            start += 1;
+        }
+        if start >= chars.len() {
+            start = anchor_char.saturating_sub(room / 4);
+        }
+    }
+    let mut end = (start + room).min(chars.len());
+    if end < chars.len() {
+        // Back to the end of the last whole word, if there is one.
+        if let Some(space) = (start + 1..end)
+            .rev()
+            .find(|&k| chars.get(k).is_some_and(|&(_, c)| c.is_whitespace()))
+        {
+            end = space;
+        }
+    }
+    let byte = |k: usize| chars.get(k).map_or(m.text.len(), |&(i, _)| i);
+    let (from, to) = (byte(start), byte(end));
+    let body = m.text.get(from..to).unwrap_or_default();
+    let prefix = if from > 0 { "…" } else { "" };
+    let suffix = if to < m.text.len() { " …" } else { "" };
+    Marked {
+        text: format!("{prefix}{body}{suffix}"),
+        highlights: m
+            .highlights
+            .iter()
+            .filter(|h| h.start >= from && h.end <= to)
+            .map(|h| h.start - from + prefix.len()..h.end - from + prefix.len())
+            .collect(),
+    }
+}
+
+/// Each button as (label, callback data); a button whose action cannot be encoded within the
+/// limit is left out.
 fn buttons(rows: &[Vec<Button>], tag: &str) -> Vec<Vec<(String, String)>> {
     rows.iter()
         .map(|row| {
             row.iter()
-                .map(|b| (b.label.clone(), b.action.encode(tag)))
+                .filter_map(|b| Some((b.label.clone(), callback::encode(&b.action, tag)?)))
                 .collect()
         })
         .filter(|row: &Vec<(String, String)>| !row.is_empty())
@@ -188,6 +278,38 @@ pub fn not_covered(answer: &crate::answer::Answer) -> (String, String, String) {
         false => truncate_chars(&format!("Closest: {}", sections.join("; ")), 200),
     };
     ("Not in the text".to_string(), description, h.finish())
+}
+
+/// An answer as inline query results: one article per excerpt (its text and citation, to
+/// share), or one "Not in the text" article.
+pub fn inline_results(answer: &crate::answer::Answer, tag: &str) -> Vec<InlineQueryResult> {
+    let article = |id: String, title: String, description: String, html: String| {
+        let content = InputMessageContent::Text(
+            InputMessageContentText::new(html).parse_mode(ParseMode::Html),
+        );
+        InlineQueryResult::Article(
+            InlineQueryResultArticle::new(id, title, content).description(description),
+        )
+    };
+    if !answer.answered {
+        let (title, description, html) = not_covered(answer);
+        return vec![article(format!("none-{tag}"), title, description, html)];
+    }
+    answer
+        .results
+        .iter()
+        .map(|item| {
+            let single = Reply::plain(Content::More(vec![crate::answer::AnswerItem {
+                rank: 1,
+                ..item.clone()
+            }]));
+            let html = reply(&single, tag).html;
+            let html = html.trim_start_matches("<b>1.</b> ").to_string();
+            let title = truncate_chars(&item.citation.to_string(), 120);
+            let description = truncate_chars(&item.excerpt.text, 200);
+            article(format!("{}-{tag}", item.passage), title, description, html)
+        })
+        .collect()
 }
 
 fn truncate_chars(s: &str, max: usize) -> String {
@@ -241,9 +363,17 @@ pub fn reply(reply: &Reply, tag: &str) -> Message {
         }
         Content::More(list) => items(&mut h, list),
         Content::Passages(list) => passages(&mut h, list),
-        Content::Toc(toc) => {
+        Content::Toc {
+            entries,
+            page,
+            pages,
+        } => {
+            if *pages > 1 {
+                h.italic(&format!("Contents, page {page}/{pages}"))
+                    .text("\n\n");
+            }
             let mut doc = usize::MAX;
-            for e in toc {
+            for e in entries {
                 if e.doc != doc {
                     if doc != usize::MAX {
                         h.text("\n");
@@ -265,8 +395,7 @@ pub fn reply(reply: &Reply, tag: &str) -> Message {
         }
         Content::Page(page) => render_page(&mut h, page),
         Content::Notice(text) => {
-            let t: String = text.chars().take(VISIBLE_BUDGET).collect();
-            h.text(&t);
+            h.text(&utf16_truncate(text, VISIBLE_BUDGET));
         }
         Content::QuizStarted(started, open) => {
             h.bold("Quiz! ")
@@ -330,7 +459,7 @@ pub fn reply(reply: &Reply, tag: &str) -> Message {
 }
 
 fn help(h: &mut Html) {
-    h.text("Ask me anything about the text: in a private chat just type the question; in a group use /ask or mention me, or reply to my message.\n\n");
+    h.text("Ask me anything about the text: in a private chat just type the question; in a group use /ask or mention me, or reply to one of my answers.\n\n");
     for c in COMMANDS {
         h.text(&format!("/{}", c.name));
         if !c.args.is_empty() {
@@ -432,6 +561,7 @@ mod tests {
             best_similarity: None,
             mean_similarity: None,
             focus: Vec::new(),
+            semantic: false,
         };
         let (title, description, html) = not_covered(&answer);
         assert_eq!(title, "Not in the text");
@@ -479,5 +609,253 @@ mod tests {
             f.text
         );
         assert_eq!(&f.text[f.highlights[0].clone()], "soviets");
+    }
+}
+
+/// Property tests: whatever the text (any Unicode, markup-like characters, emoji, very long
+/// passages, many highlights), every rendered message keeps within Telegram's limits.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::answer::AnswerItem;
+    use crate::commands::Page;
+    use crate::corpus::Citation;
+    use crate::engine::TocEntry;
+    use crate::store::PlayerRecord;
+    use proptest::prelude::*;
+
+    /// Visible UTF-16 units and formatting entities of our HTML, as Telegram would count them;
+    /// `Err` when it would refuse the markup.
+    fn measure(html: &str) -> Result<(usize, usize), String> {
+        let mut visible = 0;
+        let mut entities = 0;
+        let mut open: Vec<&str> = Vec::new();
+        let mut rest = html;
+        while let Some(c) = rest.chars().next() {
+            match c {
+                '<' => {
+                    let end = rest.find('>').ok_or("unclosed tag")?;
+                    let tag = &rest[1..end];
+                    match tag {
+                        "b" | "i" => {
+                            open.push(tag);
+                            entities += 1;
+                        }
+                        "/b" | "/i" => {
+                            if open.pop() != Some(&tag[1..]) {
+                                return Err(format!("unbalanced <{tag}>"));
+                            }
+                        }
+                        other => return Err(format!("tag <{other}>")),
+                    }
+                    rest = &rest[end + 1..];
+                }
+                '&' => {
+                    let end = rest.find(';').ok_or("bare &")?;
+                    if !matches!(&rest[..=end], "&lt;" | "&gt;" | "&amp;" | "&quot;") {
+                        return Err(format!("entity {}", &rest[..=end]));
+                    }
+                    visible += 1;
+                    rest = &rest[end + 1..];
+                }
+                '>' => return Err("bare >".into()),
+                c => {
+                    visible += c.len_utf16();
+                    rest = &rest[c.len_utf8()..];
+                }
+            }
+        }
+        if !open.is_empty() {
+            return Err(format!("unclosed {open:?}"));
+        }
+        Ok((visible, entities))
+    }
+
+    /// Text as hostile as users and texts pasted from the web are: markup characters,
+    /// entities, emoji and other astral characters (two UTF-16 units), combining marks,
+    /// non-breaking and zero-width spaces, right-to-left text, sentence ends.
+    fn text(max: usize) -> impl Strategy<Value = String> {
+        // Fixed pieces rather than generated ones: generating thousands of random words per
+        // case is what would make these tests slow, not rendering them.
+        const PIECES: &[&str] = &[
+            "the",
+            "Soviets",
+            "committees",
+            "a",
+            "revolution",
+            "Petrograd",
+            "workers",
+            " ",
+            " ",
+            " ",
+            ". ",
+            "? ",
+            "\n",
+            "\n\n",
+            "<b>",
+            "</i>",
+            "&amp;",
+            "&",
+            "\"",
+            "<",
+            ">",
+            "\u{a0}",
+            "\u{202f}",
+            "\u{200b}",
+            "\u{ad}",
+            "\t",
+            "\r\n",
+            "שלום",
+            "مرحبا",
+            "e\u{301}",
+            "👩‍👩‍👧",
+            "🎉",
+            "İ",
+            "ß",
+            "…",
+            "—",
+        ];
+        let piece = prop_oneof![
+            9 => prop::sample::select(PIECES).prop_map(str::to_string),
+            1 => any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..max).prop_map(|p| p.concat())
+    }
+
+    /// A text with highlights on some of its words (valid, ordered byte ranges).
+    fn marked(max: usize) -> impl Strategy<Value = Marked> {
+        (text(max), any::<u64>()).prop_map(|(text, bits)| {
+            let mut highlights = Vec::new();
+            let mut at = 0;
+            for (k, word) in text.split(' ').enumerate() {
+                if !word.is_empty() && bits >> (k % 64) & 1 == 1 {
+                    highlights.push(at..at + word.len());
+                }
+                at += word.len() + 1;
+            }
+            Marked { text, highlights }
+        })
+    }
+
+    fn citation() -> impl Strategy<Value = Citation> {
+        (
+            text(30),
+            0..1000usize,
+            text(40),
+            0..500usize,
+            proptest::option::of(text(10)),
+        )
+            .prop_map(
+                |(document, section_number, section_title, paragraph, speaker)| Citation {
+                    document,
+                    section_number,
+                    section_title,
+                    paragraph,
+                    paragraph_end: paragraph,
+                    speaker,
+                },
+            )
+    }
+
+    fn content() -> impl Strategy<Value = Content> {
+        let item =
+            (citation(), marked(400), text(50)).prop_map(|(citation, excerpt, text)| AnswerItem {
+                rank: 1,
+                score: 0.5,
+                passage: 0,
+                citation,
+                text,
+                excerpt,
+            });
+        let shown =
+            (citation(), marked(2000), any::<bool>()).prop_map(|(citation, text, focus)| {
+                ShownPassage {
+                    citation,
+                    text,
+                    focus,
+                }
+            });
+        let record = || {
+            (text(80), -1000..100_000i64).prop_map(|(name, points)| PlayerRecord {
+                user: 1,
+                name,
+                points,
+                answered: 3,
+                correct: 2,
+                best_streak: 1,
+            })
+        };
+        let entry =
+            (text(20), 1..1000usize, text(150)).prop_map(|(document, number, title)| TocEntry {
+                doc: 0,
+                document,
+                number,
+                title,
+                paragraphs: 3,
+            });
+        prop_oneof![
+            text(2500).prop_map(Content::Notice),
+            prop::collection::vec(item, 1..12).prop_map(Content::More),
+            prop::collection::vec(shown, 1..4).prop_map(Content::Passages),
+            (text(100), prop::collection::vec(text(300), 0..40)).prop_map(|(title, paragraphs)| {
+                Content::Page(Page {
+                    document: "Doc".into(),
+                    doc: 0,
+                    section: 3,
+                    title,
+                    paragraphs: paragraphs.into_iter().enumerate().collect(),
+                    page: 1,
+                    pages: 2,
+                })
+            }),
+            (text(100), prop::collection::vec(record(), 0..40))
+                .prop_map(|(title, board)| Content::Scoreboard { title, board }),
+            (text(80), proptest::option::of(record()))
+                .prop_map(|(name, record)| Content::Score { name, record }),
+            prop::collection::vec(entry, 0..60).prop_map(|entries| Content::Toc {
+                entries,
+                page: 1,
+                pages: 3,
+            }),
+            (text(500), text(500))
+                .prop_map(|(subject, example)| Content::Greeting { subject, example }),
+            (any::<bool>(), text(200), text(300)).prop_map(|(correct, answer, explanation)| {
+                Content::QuizFeedback {
+                    correct,
+                    answer,
+                    explanation,
+                }
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(crate::telegram::proptest_config())]
+
+        /// Every message renders to HTML Telegram accepts, within 4096 UTF-16 units and 100
+        /// entities, whatever the text.
+        #[test]
+        fn every_message_fits_one_telegram_message(content in content()) {
+            let message = reply(&Reply::plain(content), "abcdef");
+            let (visible, entities) = measure(&message.html).map_err(TestCaseError::fail)?;
+            prop_assert!(visible <= MAX_VISIBLE, "{visible} units");
+            prop_assert!(entities <= MAX_ENTITIES, "{entities} entities");
+        }
+
+        /// The builder itself cuts anything past the limits.
+        #[test]
+        fn the_html_builder_never_exceeds_the_limits(parts in prop::collection::vec((text(500), 0..3u8), 0..30)) {
+            let mut h = Html::default();
+            for (part, style) in &parts {
+                match style {
+                    0 => h.text(part),
+                    1 => h.bold(part),
+                    _ => h.italic(part),
+                };
+            }
+            let (visible, entities) = measure(&h.finish()).map_err(TestCaseError::fail)?;
+            prop_assert!(visible <= MAX_VISIBLE, "{visible} units");
+            prop_assert!(entities <= MAX_ENTITIES, "{entities} entities");
+        }
     }
 }

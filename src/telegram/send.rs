@@ -1,15 +1,47 @@
 //! Sending to Telegram without losing answers: flood-control waits (`retry_after`) are
 //! honoured, transient network failures and server errors are retried with backoff, and a
 //! pace keeps the bot under Telegram's limits: about 30 messages a second in all, short bursts
-//! into one chat, and 20 messages a minute into one group.
+//! into one chat, and 20 messages a minute into one group. Errors are logged without the bot
+//! token ([`describe`]), even when a server echoes it back in an error body.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use teloxide::RequestError;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+
+use crate::config::Token;
+
+/// The token to scrub from logged errors. One per process: the bot runs with one token, and
+/// errors are logged from every part of the adapter.
+static TOKEN: OnceLock<Token> = OnceLock::new();
+
+/// Remembers the bot token, so that [`describe`] can keep it out of logs.
+pub fn hide_in_logs(token: &Token) {
+    let _ = TOKEN.set(token.clone());
+}
+
+/// `text` without the bot token.
+pub fn redact(text: &str) -> String {
+    match TOKEN.get() {
+        Some(token) => token.redact(text),
+        None => text.to_string(),
+    }
+}
+
+/// A request error as one log-safe line: without the bot token, and with a long error body
+/// (a proxy's HTML page) shortened.
+pub fn describe(err: &RequestError) -> String {
+    let text = redact(&err.to_string()).replace('\n', " ");
+    super::limits::utf16_truncate(&text, 300)
+}
+
+/// Retries of requests, over the whole process (a counter for monitoring).
+pub static RETRIES: AtomicU64 = AtomicU64::new(0);
 
 /// Attempts per request before giving up.
 const ATTEMPTS: u32 = 6;
@@ -53,7 +85,8 @@ where
                 attempt += 1;
                 match retry_delay(&err, attempt) {
                     Some(delay) if attempt < ATTEMPTS => {
-                        tracing::warn!(%what, attempt, ?delay, error = %err, "retrying");
+                        RETRIES.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(%what, attempt, ?delay, error = %describe(&err), "retrying");
                         tokio::time::sleep(delay).await;
                     }
                     _ => return Err(err),

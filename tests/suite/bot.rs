@@ -1,8 +1,8 @@
 //! The real `studybot bot` process against the fake Bot API: start-up, private and group
 //! chats, buttons, inline mode, Telegram's limits, 429s, floods, quizzes with poll answers,
-//! restarts and SIGTERM.
+//! restarts and SIGTERM. The helpers here are shared with [`safety`](crate::safety).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,22 +11,39 @@ use serde_json::json;
 use crate::common::{run, studybot};
 use crate::fake_api::{self, FakeApi, BOT_USERNAME, TEST_TOKEN};
 
-const WAIT: Duration = Duration::from_secs(20);
+pub const WAIT: Duration = Duration::from_secs(20);
 
-/// A running bot process; killed when dropped.
-struct BotProcess {
-    child: Child,
+/// The secret half of the test token, which no log line may contain.
+const TOKEN_SECRET: &str = "TESTTOKEN";
+
+/// A running bot process; killed when dropped, and then its log must not contain the token
+/// (so every test of the real process checks that).
+pub struct BotProcess {
+    pub child: Child,
+    log: PathBuf,
 }
 
 impl Drop for BotProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if let Some(line) = log.lines().find(|l| l.contains(TOKEN_SECRET)) {
+                panic!("the bot token is in the log: {line}");
+            }
+        }
     }
 }
 
-fn start_bot(api: &FakeApi, data: &Path, env: &[(&str, &str)]) -> BotProcess {
-    let log = std::fs::File::create(data.join("bot.log")).unwrap();
+pub fn start_bot(api: &FakeApi, data: &Path, env: &[(&str, &str)]) -> BotProcess {
+    let log_path = data.join("bot.log");
+    // Appended to, so a restarted bot's log follows the first one's.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .unwrap();
     let mut cmd = studybot(data);
     cmd.arg("bot")
         .env("TELOXIDE_TOKEN", TEST_TOKEN)
@@ -39,19 +56,62 @@ fn start_bot(api: &FakeApi, data: &Path, env: &[(&str, &str)]) -> BotProcess {
         cmd.env(k, v);
     }
     let child = cmd.spawn().unwrap();
-    BotProcess { child }
+    BotProcess {
+        child,
+        log: log_path,
+    }
 }
 
 /// Starts a bot and waits until it has registered its commands (it is then polling).
-fn ready_bot(api: &FakeApi, data: &Path, env: &[(&str, &str)]) -> BotProcess {
+pub fn ready_bot(api: &FakeApi, data: &Path, env: &[(&str, &str)]) -> BotProcess {
     let before = api.calls_to("setMyCommands").len();
     let bot = start_bot(api, data, env);
     api.wait_for("setMyCommands", before + 2, WAIT);
     bot
 }
 
+/// The bot's log so far.
+pub fn bot_log(data: &Path) -> String {
+    std::fs::read_to_string(data.join("bot.log")).unwrap_or_default()
+}
+
+/// Waits until `done` holds, checking every 20 ms, and fails the test after `limit` with
+/// `what` and the calls the fake API saw.
+pub fn wait_until(api: &FakeApi, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting until {what}\n{}",
+            api.dump()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for the first message sent to `chat` whose text contains `needle`, and returns it.
+pub fn wait_for_text(api: &FakeApi, chat: i64, needle: &str) -> String {
+    let mut found = String::new();
+    wait_until(
+        api,
+        &format!("{chat} gets “{needle}”"),
+        WAIT,
+        || match sent_texts(api, chat)
+            .into_iter()
+            .find(|t| t.contains(needle))
+        {
+            Some(t) => {
+                found = t;
+                true
+            }
+            None => false,
+        },
+    );
+    found
+}
+
 /// Sends SIGTERM and returns how long the process took to exit, and whether it exited cleanly.
-fn terminate(bot: &mut BotProcess) -> (Duration, bool) {
+pub fn terminate(bot: &mut BotProcess) -> (Duration, bool) {
     let start = Instant::now();
     let pid = bot.child.id().to_string();
     run(std::process::Command::new("kill").args(["-TERM", &pid]));
@@ -67,7 +127,7 @@ fn terminate(bot: &mut BotProcess) -> (Duration, bool) {
     }
 }
 
-fn sent_texts(api: &FakeApi, chat: i64) -> Vec<String> {
+pub fn sent_texts(api: &FakeApi, chat: i64) -> Vec<String> {
     api.calls_to("sendMessage")
         .into_iter()
         .filter(|c| c.ok() && c.body["chat_id"].as_i64() == Some(chat))
@@ -75,12 +135,12 @@ fn sent_texts(api: &FakeApi, chat: i64) -> Vec<String> {
         .collect()
 }
 
-fn assert_no_violations(api: &FakeApi) {
+pub fn assert_no_violations(api: &FakeApi) {
     let v = api.violations();
     assert!(v.is_empty(), "Telegram limits broken: {v:#?}");
 }
 
-fn keyboard_data(call: &fake_api::Call) -> Vec<(String, String)> {
+pub fn keyboard_data(call: &fake_api::Call) -> Vec<(String, String)> {
     call.body["reply_markup"]["inline_keyboard"]
         .as_array()
         .into_iter()
@@ -162,7 +222,12 @@ fn private_question_is_answered_with_citation_buttons_and_sigterm_stops_cleanly(
 fn buttons_work_and_every_callback_is_answered() {
     let api = FakeApi::start();
     let data = tempfile::tempdir().unwrap();
-    let _bot = ready_bot(&api, data.path(), &[]);
+    // One reader pressing eight buttons in a row: more than the flood guard's default burst.
+    let _bot = ready_bot(
+        &api,
+        data.path(),
+        &[("STUDYBOT__TELEGRAM__FLOOD_BURST", "20")],
+    );
     api.push_update(fake_api::private_text(
         502,
         "Bo",
@@ -176,20 +241,20 @@ fn buttons_work_and_every_callback_is_answered() {
         let text = sent[i + 1].result()["text"].as_str().unwrap().to_string();
         assert!(text.contains('§'), "{label}: {text}");
     }
-    // Junk data is answered with a message and sends nothing.
+    // Junk data is answered with a message and sends nothing: the next message sent is the
+    // answer to a later command.
     api.push_update(fake_api::callback(502, 502, message_id, "zzz"));
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(api.calls_to("sendMessage").len(), 4);
-    let answers = api.calls_to("answerCallbackQuery");
-    assert_eq!(answers.len(), 4);
+    let answers = api.wait_for("answerCallbackQuery", 4, WAIT);
     assert!(answers[3].body["text"]
         .as_str()
         .unwrap()
         .contains("not one of mine"));
-    assert!(api.unanswered_callbacks().is_empty());
-    // /read pages turn by editing the message.
     api.push_update(fake_api::private_text(502, "Bo", "/read 5"));
     let page = api.wait_for("sendMessage", 5, WAIT)[4].clone();
+    assert!(page.text().contains("(page 1/"), "{}", page.text());
+    assert_eq!(api.calls_to("sendMessage").len(), 5);
+    assert!(api.unanswered_callbacks().is_empty());
+    // /read pages turn by editing the message.
     let next = keyboard_data(&page)
         .into_iter()
         .find(|b| b.0.contains("Next"))
@@ -256,10 +321,26 @@ fn groups_answer_commands_mentions_and_replies_and_stay_silent_otherwise() {
         .as_str()
         .unwrap()
         .contains("Ask me something"));
-    std::thread::sleep(Duration::from_millis(500));
+    // Silence is proven by a later message being answered first: a chat's updates are
+    // handled, and its replies sent, in order.
+    api.push_update(fake_api::group_text(
+        chat,
+        7,
+        "Cy",
+        "what were the soviets?",
+    ));
+    api.push_update(fake_api::group_text(chat, 7, "Cy", "/ask@otherbot soviets"));
+    api.push_update(fake_api::group_text(chat, 7, "Cy", "/top@otherbot"));
+    api.push_update(fake_api::group_text(
+        chat,
+        7,
+        "Cy",
+        "/ask who was john reed",
+    ));
+    api.wait_for("sendMessage", 5, WAIT);
     assert_eq!(
         sent_texts(&api, chat).len(),
-        4,
+        5,
         "silent on plain text and other bots' commands"
     );
     assert_no_violations(&api);
@@ -359,33 +440,38 @@ fn one_flooding_user_does_not_starve_others() {
     let api = FakeApi::start();
     let data = tempfile::tempdir().unwrap();
     let _bot = ready_bot(&api, data.path(), &[]);
+    let group = -600;
     for i in 0..30 {
-        api.push_update(fake_api::private_text(
+        api.push_update(fake_api::group_text(
+            group,
             600,
             "Flood",
-            &format!("soviets {i}"),
+            &format!("/ask soviets {i}"),
         ));
     }
     api.push_update(fake_api::private_text(601, "Calm", "who was john reed"));
-    let deadline = Instant::now() + WAIT;
-    while sent_texts(&api, 601).is_empty() {
-        assert!(Instant::now() < deadline, "the calm user was not answered");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_text(&api, 601, "Reed");
     // The flood's own replies are paced, so its notice may come after the calm user's answer.
-    let notice = |t: &String| t.contains("faster than I can read");
-    while !sent_texts(&api, 600).iter().any(notice) {
-        assert!(Instant::now() < deadline, "the flood got no notice");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    let flood = sent_texts(&api, 600);
+    wait_for_text(&api, group, "faster than I can read");
+    // Another member's question, asked after the flood, is answered after every reply to
+    // the flood: then nothing more can come for it.
+    api.push_update(fake_api::group_text(
+        group,
+        602,
+        "Other",
+        "/ask who was john reed",
+    ));
+    wait_until(&api, "the other member is answered", WAIT, || {
+        sent_texts(&api, group).iter().any(|t| t.contains("Reed"))
+    });
+    let flood = sent_texts(&api, group);
     let notices = flood
         .iter()
         .filter(|t| t.contains("faster than I can read"))
         .count();
     assert_eq!(notices, 1, "{flood:#?}");
     assert!(flood.len() <= 9, "{} replies to a flood", flood.len());
+    assert_no_violations(&api);
 }
 
 fn poll_calls(api: &FakeApi) -> Vec<fake_api::Call> {
@@ -425,22 +511,7 @@ fn quiz_polls_count_two_players_and_scores_survive_a_restart() {
     api.push_update(fake_api::poll_answer(&poll_id, 12, "Bob", &[correct])); // duplicate update
     api.push_update(fake_api::poll_answer(&poll_id, 13, "Cy", &[])); // retracted vote
     api.push_update(fake_api::poll_answer("no-such-poll", 14, "Di", &[0]));
-    let deadline = Instant::now() + WAIT;
-    while !sent_texts(&api, chat)
-        .iter()
-        .any(|t| t.contains("Quiz over"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no scoreboard: {:#?}",
-            sent_texts(&api, chat)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let board = sent_texts(&api, chat)
-        .into_iter()
-        .find(|t| t.contains("Quiz over"))
-        .unwrap();
+    let board = wait_for_text(&api, chat, "Quiz over");
     assert!(
         board.contains("1. Ann — 10 points · 1 answered, 1 correct"),
         "{board}"
@@ -450,32 +521,19 @@ fn quiz_polls_count_two_players_and_scores_survive_a_restart() {
         "{board}"
     );
     api.push_update(fake_api::group_text(chat, 12, "Bob", "/top"));
-    let top_before = loop {
-        if let Some(t) = sent_texts(&api, chat)
-            .into_iter()
-            .find(|t| t.starts_with("Leaderboard"))
-        {
-            break t;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let top_before = wait_for_text(&api, chat, "Leaderboard");
     assert!(top_before.find("Ann").unwrap() < top_before.find("Bob").unwrap());
     terminate(&mut bot);
     let _bot = ready_bot(&api, data.path(), &env);
     api.push_update(fake_api::group_text(chat, 12, "Bob", "/top"));
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let tops: Vec<String> = sent_texts(&api, chat)
+    let tops = || -> Vec<String> {
+        sent_texts(&api, chat)
             .into_iter()
             .filter(|t| t.starts_with("Leaderboard"))
-            .collect();
-        if tops.len() == 2 {
-            assert_eq!(tops[0], tops[1], "leaderboard unchanged by a restart");
-            break;
-        }
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+            .collect()
+    };
+    wait_until(&api, "a second leaderboard", WAIT, || tops().len() == 2);
+    assert_eq!(tops()[0], tops()[1], "leaderboard unchanged by a restart");
     assert_no_violations(&api);
 }
 
@@ -488,37 +546,34 @@ fn a_quiz_resumes_after_a_crash_and_answers_to_its_open_poll_still_count() {
     let chat = 700;
     api.push_update(fake_api::private_text(chat, "Gus", "/quiz 2"));
     let first = api.wait_for("sendPoll", 1, WAIT)[0].clone();
-    // kill -9 between two user actions (after the poll was recorded).
-    std::thread::sleep(Duration::from_millis(700));
+    // kill -9 between two user actions, once the poll is recorded.
+    wait_until(&api, "the poll is recorded", WAIT, || {
+        polls_recorded(data.path()) == 1
+    });
     bot.child.kill().unwrap();
     bot.child.wait().unwrap();
     let _bot = ready_bot(&api, data.path(), &env);
     let poll_id = first.result()["poll"]["id"].as_str().unwrap().to_string();
     let correct = first.body["correct_option_id"].as_u64().unwrap() as u32;
     api.push_update(fake_api::poll_answer(&poll_id, chat, "Gus", &[correct]));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !sent_texts(&api, chat)
-        .iter()
-        .any(|t| t.contains("Quiz over"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "quiz did not finish after the restart"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let board = wait_for_text(&api, chat, "Quiz over");
     assert_eq!(
         poll_calls(&api).len(),
         2,
         "the second question was asked after the restart"
     );
-    let board = sent_texts(&api, chat)
-        .into_iter()
-        .find(|t| t.contains("Quiz over"))
-        .unwrap();
     assert!(
         board.contains("Gus — 10 points · 1 answered, 1 correct"),
         "{board}"
     );
     assert_no_violations(&api);
+}
+
+/// Polls recorded in the bot's database.
+pub fn polls_recorded(data: &Path) -> i64 {
+    let Ok(db) = rusqlite::Connection::open(data.join("studybot.sqlite3")) else {
+        return 0;
+    };
+    db.query_row("SELECT COUNT(*) FROM polls", [], |r| r.get(0))
+        .unwrap_or(0)
 }

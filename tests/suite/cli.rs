@@ -1,4 +1,5 @@
-//! The command line as a user runs it: `ask`, `ask --json`, `sections`, `eval`, bad input.
+//! The command line as a user runs it: `ask`, `ask --json`, `sections`, `eval`, `--version`,
+//! bad input.
 
 use serde_json::Value;
 
@@ -39,9 +40,17 @@ fn ask_json_has_the_stable_shape_and_the_right_section() {
     top.sort_unstable();
     assert_eq!(
         top,
-        ["answered", "never_mentioned", "question", "results", "tier"]
+        [
+            "answered",
+            "never_mentioned",
+            "question",
+            "results",
+            "semantic",
+            "tier"
+        ]
     );
     assert_eq!(v["never_mentioned"], serde_json::json!([]));
+    assert_eq!(v["semantic"], true, "the model ranks by default");
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
     let keys = [
@@ -89,6 +98,18 @@ fn ask_json_has_the_stable_shape_and_the_right_section() {
         results[0]["document"],
         "#98 - Russia - October 1917 - Working class Power!"
     );
+}
+
+#[test]
+fn ask_json_says_when_the_model_took_no_part() {
+    let data = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(studybot(data.path())
+        .env("STUDYBOT__SEARCH__SEMANTIC", "false")
+        .args(["ask", "--json", "what were factory shop committees"]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["semantic"], false);
+    assert_eq!(v["answered"], true, "words alone still answer");
 }
 
 #[test]
@@ -646,4 +667,95 @@ fn large_corpus_parse_is_cached_and_a_damaged_or_stale_cache_is_rebuilt() {
     assert_eq!(code, 0, "{err}");
     assert!(edited.contains("walled gardens"), "{edited}");
     assert_ne!(std::fs::read(&cache).unwrap(), written);
+}
+
+#[test]
+fn index_computes_passage_vectors_once_and_reads_them_back() {
+    let data = tempfile::tempdir().unwrap();
+    // A vector cache of this test's own, not the one the suite shares.
+    std::fs::create_dir_all(data.path().join("semantic")).unwrap();
+    let index = || {
+        run(studybot(data.path())
+            .env("STUDYBOT__CORPUS__DIR", fixture("handbook"))
+            .arg("index"))
+    };
+    let (code, out, err) = index();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("passage vectors computed in") && out.contains("stored int8"),
+        "{out}"
+    );
+    let files: Vec<String> = std::fs::read_dir(data.path().join("semantic"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files.len() == 1 && files[0].starts_with("vectors-") && files[0].ends_with(".bin"),
+        "{files:?}"
+    );
+    let (code, out, err) = index();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("passage vectors read from"), "{out}");
+}
+
+#[test]
+fn version_prints_the_corpus_hash() {
+    let data = tempfile::tempdir().unwrap();
+    let version = |args: &[&str], corpus: &std::path::Path| {
+        let (code, out, err) = run(studybot(data.path())
+            .args(args)
+            .env("STUDYBOT__CORPUS__DIR", corpus));
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let shipped = version(&["--version"], &root().join("corpus"));
+    let mut lines = shipped.lines();
+    assert_eq!(
+        lines.next(),
+        Some(concat!("studybot ", env!("CARGO_PKG_VERSION")))
+    );
+    let corpus_line = lines.next().unwrap_or_default();
+    let hash = corpus_line
+        .rsplit_once("sha256 ")
+        .map(|(_, h)| h)
+        .unwrap_or_default();
+    assert!(
+        corpus_line.contains("corpus (1 file): sha256 "),
+        "{shipped}"
+    );
+    assert!(
+        hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{shipped}"
+    );
+    assert_eq!(version(&["-V"], &root().join("corpus")), shipped);
+    // Another text, another hash; the same text elsewhere, the same hash.
+    let handbook = version(&["--version"], &fixture("handbook"));
+    assert!(!handbook.contains(hash), "{handbook}");
+    let copy = tempfile::tempdir().unwrap();
+    for name in ["community-garden.md", "notes.txt"] {
+        std::fs::copy(fixture("handbook").join(name), copy.path().join(name)).unwrap();
+    }
+    let hash_of = |out: &str| {
+        let line = out.lines().nth(1).unwrap_or_default().to_string();
+        line.rsplit_once("sha256 ").map(|(_, h)| h.to_string())
+    };
+    let copied = version(&["--version"], copy.path());
+    assert!(hash_of(&copied).is_some(), "{copied}");
+    assert_eq!(hash_of(&copied), hash_of(&handbook));
+    // No corpus, or broken settings: still the version, and why there is no hash.
+    let missing = version(&["--version"], &data.path().join("nowhere"));
+    assert!(missing.starts_with("studybot "), "{missing}");
+    assert!(
+        missing.contains("corpus: no hash (corpus folder"),
+        "{missing}"
+    );
+    let (code, out, _) = run(studybot(data.path())
+        .arg("--version")
+        .env("STUDYBOT__SEARCH__TOP_K", "many"));
+    assert_eq!(code, 0);
+    assert!(out.contains("corpus: no hash (configuration:"), "{out}");
+    // Without a subcommand or --version: usage, exit code 2, as before.
+    let (code, _, err) = run(studybot(data.path()).args(["--config", "config/default.toml"]));
+    assert_eq!(code, 2, "{err}");
 }

@@ -5,7 +5,9 @@
 //! It answers `POST /bot<token>/<method>` with realistic results, records every call, lets tests
 //! push updates and script failures, and checks the Bot API limits (HTML markup, text lengths,
 //! inline keyboards, callback answers, inline results, polls). A broken limit is answered with a
-//! 400 like Telegram would, and recorded in [`FakeApi::violations`].
+//! 400 like Telegram would, and recorded in [`FakeApi::violations`]. Tests also set members'
+//! roles (`getChatMember`), and script failures: error answers (429, 502, a 409 conflict, a
+//! migrated group), answers held back for a while, and connections dropped without an answer.
 
 #![allow(dead_code)]
 
@@ -68,6 +70,7 @@ const KNOWN_METHODS: &[&str] = &[
     "stopPoll",
     "sendChatAction",
     "deleteMessage",
+    "getChatMember",
 ];
 
 /// One request the server received.
@@ -82,6 +85,8 @@ pub struct Call {
     pub status: u16,
     /// The full JSON response (`{"ok":true,"result":...}` or an error).
     pub response: Value,
+    /// When the server received it.
+    pub at: Instant,
 }
 
 impl Call {
@@ -111,6 +116,23 @@ struct Failure {
     body: Value,
 }
 
+/// What happens to a call beyond its answer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Delivery {
+    /// Answered at once.
+    Now,
+    /// Handled and recorded at once, answered after a while.
+    After(Duration),
+    /// Recorded, then the connection is closed without an answer.
+    Drop,
+}
+
+struct Scripted {
+    method: String,
+    remaining: usize,
+    delivery: Delivery,
+}
+
 #[derive(Default)]
 struct State {
     calls: Vec<Call>,
@@ -125,6 +147,15 @@ struct State {
     callbacks_answered: HashSet<String>,
     commands: Vec<Value>,
     next_poll_id: u64,
+    /// Members' statuses ("creator", "administrator", "member", "left"), by (chat, user).
+    members: HashMap<(i64, i64), String>,
+    scripted: Vec<Scripted>,
+    /// Fields that replace those of the default `getMe` answer.
+    me: Map<String, Value>,
+    /// The webhook Telegram would deliver updates to ("" when none), for `getWebhookInfo`.
+    webhook_url: String,
+    /// Further `getWebhookInfo` fields (`last_error_message`, ...).
+    webhook_extra: Map<String, Value>,
 }
 
 struct Shared {
@@ -220,6 +251,35 @@ impl FakeApi {
         });
     }
 
+    /// `user`'s status in `chat` for `getChatMember`: "creator", "administrator", "member",
+    /// "left" or "kicked" (everyone is a "member" unless set).
+    pub fn set_member(&self, chat: i64, user: i64, status: &str) {
+        self.shared
+            .lock()
+            .members
+            .insert((chat, user), status.to_string());
+    }
+
+    /// The next `times` calls to `method` are handled and recorded at once, but answered only
+    /// after `delay` (a slow server, or a request in flight when the bot dies).
+    pub fn delay_next(&self, method: &str, times: usize, delay: Duration) {
+        self.shared.lock().scripted.push(Scripted {
+            method: method.to_string(),
+            remaining: times,
+            delivery: Delivery::After(delay),
+        });
+    }
+
+    /// The next `times` calls to `method` are recorded and their connections closed without
+    /// an answer (a dropped connection).
+    pub fn drop_next(&self, method: &str, times: usize) {
+        self.shared.lock().scripted.push(Scripted {
+            method: method.to_string(),
+            remaining: times,
+            delivery: Delivery::Drop,
+        });
+    }
+
     /// Every request, in order (failed ones included).
     pub fn calls(&self) -> Vec<Call> {
         self.shared.lock().calls.clone()
@@ -297,6 +357,25 @@ impl FakeApi {
             .filter(|id| !st.callbacks_answered.contains(*id))
             .cloned()
             .collect()
+    }
+
+    /// Changes fields of the `getMe` answer, e.g. `{"supports_inline_queries": false}`.
+    pub fn set_me(&self, fields: Value) {
+        if let Value::Object(fields) = fields {
+            self.shared.lock().me.extend(fields);
+        }
+    }
+
+    /// Makes `getWebhookInfo` report a webhook at `url` ("" for none), with `extra` fields
+    /// such as `last_error_message`, as if another deployment had set one. `deleteWebhook`
+    /// removes it, as on Telegram.
+    pub fn set_webhook(&self, url: &str, extra: Value) {
+        let mut st = self.shared.lock();
+        st.webhook_url = url.to_string();
+        st.webhook_extra = match extra {
+            Value::Object(fields) => fields,
+            _ => Map::new(),
+        };
     }
 
     /// The bot's own user id (as returned by `getMe`).
@@ -382,6 +461,60 @@ pub fn group_text(chat_id: i64, user_id: i64, first_name: &str, text: &str) -> V
         user(user_id, first_name),
         text,
     )})
+}
+
+/// A message update in a basic group (negative id, not yet a supergroup).
+pub fn basic_group_text(chat_id: i64, user_id: i64, first_name: &str, text: &str) -> Value {
+    json!({"message": text_message(
+        json!({"id": chat_id, "type": "group", "title": "Study group"}),
+        user(user_id, first_name),
+        text,
+    )})
+}
+
+/// The id of Telegram's account that anonymous group admins post from.
+pub const GROUP_ANONYMOUS_BOT: i64 = 1087968824;
+
+/// A message an anonymous admin posts in a supergroup: sent as the group itself.
+pub fn anonymous_admin_text(chat_id: i64, text: &str) -> Value {
+    let group = json!({"id": chat_id, "type": "supergroup", "title": "Study group"});
+    let mut update = json!({"message": text_message(
+        group.clone(),
+        json!({"id": GROUP_ANONYMOUS_BOT, "is_bot": true, "first_name": "Group", "username": "GroupAnonymousBot"}),
+        text,
+    )});
+    update["message"]["sender_chat"] = group;
+    update
+}
+
+/// The service message Telegram sends in a basic group that became supergroup `new_chat_id`.
+pub fn migrated(old_chat_id: i64, new_chat_id: i64, user_id: i64) -> Value {
+    json!({"message": {
+        "message_id": next_message_id(),
+        "from": user(user_id, "Owner"),
+        "chat": {"id": old_chat_id, "type": "group", "title": "Study group"},
+        "date": now(),
+        "migrate_to_chat_id": new_chat_id,
+    }})
+}
+
+/// The error Telegram answers a send into a group that became supergroup `new_chat_id`.
+pub fn migrated_error(new_chat_id: i64) -> Value {
+    json!({
+        "ok": false,
+        "error_code": 400,
+        "description": "Bad Request: group chat was upgraded to a supergroup chat",
+        "parameters": {"migrate_to_chat_id": new_chat_id},
+    })
+}
+
+/// The error Telegram answers `getUpdates` when another process polls with the same token.
+pub fn conflict_error() -> Value {
+    json!({
+        "ok": false,
+        "error_code": 409,
+        "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+    })
 }
 
 /// Sets `message.entities`.
@@ -609,7 +742,12 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
         let close = req
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let (status, response) = handle_http(&shared, &req);
+        let (status, response, delivery) = handle_http(&shared, &req);
+        match delivery {
+            Delivery::Now => {}
+            Delivery::After(delay) => std::thread::sleep(delay),
+            Delivery::Drop => break,
+        }
         let body = response.to_string();
         let head = format!(
             "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
@@ -630,16 +768,16 @@ fn error_body(status: u16, description: &str) -> Value {
     json!({"ok": false, "error_code": status, "description": description})
 }
 
-fn handle_http(shared: &Shared, req: &Request) -> (u16, Value) {
+fn handle_http(shared: &Shared, req: &Request) -> (u16, Value, Delivery) {
     let (path, query) = match req.target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (req.target.as_str(), None),
     };
     let Some(rest) = path.strip_prefix("/bot") else {
-        return (404, error_body(404, "Not Found"));
+        return (404, error_body(404, "Not Found"), Delivery::Now);
     };
     let Some((token, method)) = rest.split_once('/') else {
-        return (404, error_body(404, "Not Found"));
+        return (404, error_body(404, "Not Found"), Delivery::Now);
     };
     let token = percent_decode(token);
     let method = method.trim_matches('/').to_string();
@@ -677,7 +815,32 @@ fn handle_http(shared: &Shared, req: &Request) -> (u16, Value) {
         }
     }
     let body = Value::Object(params);
-    handle(shared, token, method, body, parse_error)
+    let delivery = {
+        let mut st = shared.lock();
+        let delivery = st
+            .scripted
+            .iter_mut()
+            .find(|s| s.remaining > 0 && s.method.eq_ignore_ascii_case(&method))
+            .map(|s| {
+                s.remaining -= 1;
+                s.delivery
+            })
+            .unwrap_or(Delivery::Now);
+        st.scripted.retain(|s| s.remaining > 0);
+        if delivery == Delivery::Drop {
+            // The connection breaks before the server reads the request: recorded with
+            // status 0, not processed.
+            let method = KNOWN_METHODS
+                .iter()
+                .find(|m| m.eq_ignore_ascii_case(&method))
+                .map_or(method.clone(), |m| m.to_string());
+            record(&mut st, &method, body, token, 0, json!({"dropped": true}));
+            return (0, Value::Null, delivery);
+        }
+        delivery
+    };
+    let (status, response) = handle(shared, token, method, body, parse_error);
+    (status, response, delivery)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -901,6 +1064,7 @@ fn record(st: &mut State, method: &str, body: Value, token: String, status: u16,
         token,
         status,
         response: resp,
+        at: Instant::now(),
     });
 }
 
@@ -933,12 +1097,30 @@ fn long_poll<'a>(
 
 fn dispatch(st: &mut State, method: &str, body: &Value) -> ApiResult {
     match method {
-        "getMe" => Ok(me()),
+        "getMe" => {
+            let mut me = me();
+            if let Some(obj) = me.as_object_mut() {
+                obj.extend(st.me.clone());
+            }
+            Ok(me)
+        }
         "getWebhookInfo" => {
-            Ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
+            let mut info = json!({
+                "url": st.webhook_url,
+                "has_custom_certificate": false,
+                "pending_update_count": 0
+            });
+            if let Some(obj) = info.as_object_mut() {
+                obj.extend(st.webhook_extra.clone());
+            }
+            Ok(info)
         }
         "getUpdates" => get_updates(st, body),
         "deleteWebhook" | "sendChatAction" => {
+            if method == "deleteWebhook" {
+                st.webhook_url.clear();
+                st.webhook_extra.clear();
+            }
             require_chat_if(method == "sendChatAction", body)?;
             Ok(json!(true))
         }
@@ -954,6 +1136,7 @@ fn dispatch(st: &mut State, method: &str, body: &Value) -> ApiResult {
         "answerCallbackQuery" => answer_callback_query(st, body),
         "answerInlineQuery" => answer_inline_query(body),
         "sendPoll" => send_poll(st, body),
+        "getChatMember" => get_chat_member(st, body),
         "stopPoll" => stop_poll(st, body),
         "deleteMessage" => {
             let chat_id = require_chat(body)?;
@@ -970,6 +1153,53 @@ fn dispatch(st: &mut State, method: &str, body: &Value) -> ApiResult {
     }
 }
 
+fn get_chat_member(st: &State, body: &Value) -> ApiResult {
+    let chat_id = require_chat(body)?;
+    let user_id = get_i64(body, "user_id").ok_or_else(|| bad_request("user not found"))?;
+    let status = st
+        .members
+        .get(&(chat_id, user_id))
+        .cloned()
+        .unwrap_or_else(|| "member".to_string());
+    let mut member = json!({"user": user(user_id, "Member"), "status": status});
+    match status.as_str() {
+        "creator" => {
+            member["is_anonymous"] = json!(false);
+        }
+        "administrator" => {
+            for key in [
+                "can_be_edited",
+                "is_anonymous",
+                "can_post_messages",
+                "can_edit_messages",
+                "can_promote_members",
+                "can_post_stories",
+                "can_edit_stories",
+                "can_delete_stories",
+            ] {
+                member[key] = json!(false);
+            }
+            for key in [
+                "can_manage_chat",
+                "can_change_info",
+                "can_delete_messages",
+                "can_manage_video_chats",
+                "can_invite_users",
+                "can_restrict_members",
+                "can_pin_messages",
+                "can_manage_topics",
+            ] {
+                member[key] = json!(true);
+            }
+        }
+        "kicked" => {
+            member["until_date"] = json!(0);
+        }
+        _ => {}
+    }
+    Ok(member)
+}
+
 fn me() -> Value {
     let mut me = bot_user();
     let obj = me.as_object_mut().expect("object");
@@ -982,6 +1212,15 @@ fn me() -> Value {
 }
 
 fn get_updates(st: &mut State, body: &Value) -> ApiResult {
+    if !st.webhook_url.is_empty() {
+        return Err(ApiErr {
+            status: 409,
+            description: "Conflict: can't use getUpdates method while webhook is active; use \
+                          deleteWebhook to delete the webhook first"
+                .into(),
+            violation: None,
+        });
+    }
     let offset = get_i64(body, "offset").unwrap_or(0);
     let limit = get_i64(body, "limit").unwrap_or(100).clamp(1, 100) as usize;
     if offset > 0 {

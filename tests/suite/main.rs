@@ -5,9 +5,15 @@
 mod common;
 
 mod bot;
+mod check;
 mod cli;
 mod corpus;
+mod datadir;
+mod deploy;
 mod fake_api;
 mod fake_api_selftest;
+mod messy;
+mod properties;
 mod quiz;
+mod safety;
 mod telegram;

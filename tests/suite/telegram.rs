@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use studybot::commands::{self, Action, Content, Handler};
-use studybot::telegram::{render, schema, App};
+use studybot::telegram::{callback, render, schema, App};
 use studybot::Engine;
 use teloxide::dptree;
 use teloxide::types::{
@@ -412,7 +412,9 @@ async fn junk_and_stale_buttons_get_a_short_answer_and_nothing_else() {
     assert!(responses.sent_messages.is_empty());
     assert!(responses.edited_messages_text.is_empty());
 
-    bot.update(MockCallbackQuery::new().data(Action::Full(0).encode("old000")));
+    bot.update(
+        MockCallbackQuery::new().data(callback::encode(&Action::Full(0), "old000").unwrap()),
+    );
     bot.dispatch().await;
     let responses = bot.get_responses();
     assert_eq!(responses.answered_callback_queries.len(), 1);
@@ -434,7 +436,7 @@ async fn section_buttons_open_pages_and_page_turning_edits_the_message() {
     let (label, data, pages) = buttons(&toc)
         .into_iter()
         .find_map(|(label, data)| {
-            let Ok(Action::Read { doc, section, page }) = Action::decode(&data, h.tag()) else {
+            let Ok(Action::Read { doc, section, page }) = callback::decode(&data, h.tag()) else {
                 return None;
             };
             match h.page(doc, section, page)?.content {

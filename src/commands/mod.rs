@@ -1,0 +1,174 @@
+//! Command handling shared by every adapter, so Telegram and the terminal offer exactly the same
+//! features: [`parse`] reads what a user typed, [`Handler`] decides what to do, [`view`] holds
+//! the [`Reply`] values it returns (which each adapter renders its own way) and [`paginate`]
+//! cuts long sections and tables of contents into pages. Buttons carry an [`Action`]; how an
+//! action travels through a Telegram button is the Telegram adapter's business (its callback
+//! codec), the terminal numbers them.
+
+mod handler;
+pub mod paginate;
+pub mod parse;
+pub mod view;
+
+pub use handler::{example_question, Caller, Handler};
+pub use paginate::{paginate, toc_pages, PAGE_CHARS, TOC_PAGE_SECTIONS};
+pub use parse::{parse, Parsed};
+pub use view::{
+    quiz_announcement, record_summary, truncate_label, Button, Content, Page, Reply, ShownPassage,
+};
+
+/// A command a user can give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Greeting with an example question.
+    Start,
+    /// The list of commands.
+    Help,
+    /// A question about the text.
+    Ask(String),
+    /// The table of contents.
+    Sections,
+    /// Read a section page by page (argument: section number).
+    Read(String),
+    /// Start a quiz (arguments: count and/or topic).
+    Quiz(String),
+    /// Stop the running quiz.
+    Stop,
+    /// The asker's own score in this chat.
+    Score,
+    /// This chat's leaderboard.
+    Top,
+    /// Reset this chat's scores (admins only, after a confirmation).
+    Reset,
+}
+
+impl Command {
+    /// Whether handling the command depends on the caller being an admin of the chat, so an
+    /// adapter looks the role up first.
+    pub fn needs_role(&self) -> bool {
+        matches!(self, Command::Stop | Command::Reset)
+    }
+}
+
+/// A command's name, arguments and description, for /help and Telegram's command menu.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandSpec {
+    /// Name without the slash.
+    pub name: &'static str,
+    /// Argument hint shown in /help.
+    pub args: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+}
+
+/// Every command, in /help order.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "ask",
+        args: "<question>",
+        description: "answer a question with cited excerpts",
+    },
+    CommandSpec {
+        name: "sections",
+        args: "",
+        description: "table of contents",
+    },
+    CommandSpec {
+        name: "read",
+        args: "<section number>",
+        description: "read a section page by page",
+    },
+    CommandSpec {
+        name: "quiz",
+        args: "[count] [topic or §N]",
+        description: "start a quiz (e.g. /quiz 10 soviets)",
+    },
+    CommandSpec {
+        name: "stop",
+        args: "",
+        description: "stop the running quiz (its starter or an admin)",
+    },
+    CommandSpec {
+        name: "score",
+        args: "",
+        description: "your quiz record in this chat",
+    },
+    CommandSpec {
+        name: "top",
+        args: "",
+        description: "this chat's quiz leaderboard",
+    },
+    CommandSpec {
+        name: "reset",
+        args: "",
+        description: "reset this chat's quiz scores (admins)",
+    },
+    CommandSpec {
+        name: "help",
+        args: "",
+        description: "what I can do",
+    },
+    CommandSpec {
+        name: "start",
+        args: "",
+        description: "greeting and an example question",
+    },
+];
+
+/// What a button does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Show the given passages as results starting at `rank`.
+    More {
+        /// Rank of the first passage.
+        rank: usize,
+        /// Passage ids.
+        ids: Vec<usize>,
+    },
+    /// Show a whole passage.
+    Full(usize),
+    /// Show a passage with the ones before and after it.
+    Context(usize),
+    /// Show a page of a section, in place of the message the button is on.
+    Read {
+        /// Document index.
+        doc: usize,
+        /// Section number.
+        section: usize,
+        /// 1-based page.
+        page: usize,
+    },
+    /// Open a section an answer suggested (its first page, as a new message).
+    Open {
+        /// Document index.
+        doc: usize,
+        /// Section number.
+        section: usize,
+    },
+    /// Show a page of the table of contents, in place of the message the button is on.
+    Toc {
+        /// 1-based page.
+        page: usize,
+    },
+    /// Confirm (`true`) or cancel a reset of the chat's scores.
+    Reset(bool),
+}
+
+impl Action {
+    /// Whether the button belongs to an answer (so a reply to its message is a follow-up
+    /// question).
+    pub fn is_answer(&self) -> bool {
+        matches!(
+            self,
+            Action::More { .. } | Action::Full(_) | Action::Context(_) | Action::Open { .. }
+        )
+    }
+}
+
+/// Current unix time in seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
