@@ -264,7 +264,15 @@ impl Pipeline {
                 Some((None, work, Apology::Nobody))
             }
             UpdateKind::PollAnswer(answer) => {
-                Some((None, Work::PollAnswer(answer), Apology::Nobody))
+                // One voter's answers in arrival order (a changed vote after the first must
+                // not overtake it): keyed by the voter, whose id is also their private chat's.
+                let voter = match &answer.voter {
+                    teloxide::types::MaybeAnonymousUser::User(user) => {
+                        i64::try_from(user.id.0).ok()
+                    }
+                    teloxide::types::MaybeAnonymousUser::Chat(chat) => Some(chat.id.0),
+                };
+                Some((voter, Work::PollAnswer(answer), Apology::Nobody))
             }
             UpdateKind::Error(value) => {
                 tracing::debug!(%value, "an update of a kind this bot does not read");
