@@ -16,3 +16,4 @@ mod properties;
 mod quiz;
 mod safety;
 mod telegram;
+mod webhook;
