@@ -4,6 +4,7 @@
 //! given with `--config`) → environment variables `STUDYBOT__SECTION__KEY`. `TELOXIDE_TOKEN` and
 //! `TELOXIDE_API_URL`, the names teloxide users already know, override the telegram keys.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -77,6 +78,15 @@ pub struct TelegramSettings {
     /// The public https URL Telegram delivers this bot's updates to, when it runs behind a
     /// webhook; unset for long polling. `studybot check` compares it with Telegram's.
     pub webhook_url: Option<String>,
+    /// Where the webhook listener (the webhook's path, `/healthz`, `/metrics`) listens, in
+    /// webhook mode: an address and port, such as `0.0.0.0:8080`.
+    pub listen: String,
+    /// The secret Telegram sends with every webhook request (1-256 of `A-Z a-z 0-9 _ -`);
+    /// unset or empty means a random one chosen at each start.
+    pub webhook_secret: Option<Secret>,
+    /// In polling mode, where to serve `/metrics` and `/healthz` (such as `127.0.0.1:9090`);
+    /// unset or empty serves nothing. In webhook mode they are on `listen`.
+    pub metrics_listen: Option<String>,
     /// Questions one user may ask in a burst before the bot slows them down.
     pub flood_burst: u32,
     /// Seconds for one question of the burst allowance to come back.
@@ -119,6 +129,48 @@ impl Token {
         }
         text.replace(&self.0, &self.to_string())
             .replace(secret, "***")
+    }
+}
+
+/// A webhook's secret token. Like the [`Token`], it never reaches a log line: `Debug` and
+/// `Display` show `***`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Longest secret Telegram accepts.
+    pub const MAX_LEN: usize = 256;
+
+    /// A secret from its text.
+    pub fn new(secret: impl Into<String>) -> Secret {
+        Secret(secret.into())
+    }
+
+    /// The secret itself, for `setWebhook` and the comparison with a request's header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether Telegram accepts it: 1 to 256 of `A-Z a-z 0-9 _ -`.
+    pub fn is_valid(&self) -> bool {
+        (1..=Secret::MAX_LEN).contains(&self.0.len())
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
     }
 }
 
@@ -183,11 +235,31 @@ impl Default for TelegramSettings {
             token: None,
             api_url: None,
             webhook_url: None,
+            listen: "0.0.0.0:8080".to_string(),
+            webhook_secret: None,
+            metrics_listen: None,
             flood_burst: 6,
             flood_refill_secs: 2.0,
             max_sends_per_sec: 25,
             allowed_chats: Vec::new(),
         }
+    }
+}
+
+impl TelegramSettings {
+    /// The webhook secret, if one is set (an empty one counts as unset).
+    pub fn webhook_secret(&self) -> Option<&Secret> {
+        self.webhook_secret
+            .as_ref()
+            .filter(|s| !s.expose().is_empty())
+    }
+
+    /// Where to serve `/metrics` in polling mode, if anywhere (empty counts as unset).
+    pub fn metrics_listen(&self) -> Option<&str> {
+        self.metrics_listen
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
     }
 }
 
@@ -319,11 +391,42 @@ impl Settings {
             return bad("quiz.cooldown_secs", "must be at most 86400 (a day)");
         }
         if let Some(url) = &self.telegram.webhook_url {
-            let https = url::Url::parse(url).is_ok_and(|u| u.scheme() == "https" && u.has_host());
-            if !https {
+            let parsed = url::Url::parse(url)
+                .ok()
+                .filter(|u| u.scheme() == "https" && u.has_host());
+            let Some(parsed) = parsed else {
                 return bad(
                     "telegram.webhook_url",
                     "must be an https URL (Telegram calls webhooks over https only)",
+                );
+            };
+            if matches!(parsed.path(), "/healthz" | "/metrics") {
+                return bad(
+                    "telegram.webhook_url",
+                    "its path must not be /healthz or /metrics, which the listener serves itself",
+                );
+            }
+        }
+        if self.telegram.listen.trim().parse::<SocketAddr>().is_err() {
+            return bad(
+                "telegram.listen",
+                "must be an address and port, such as 0.0.0.0:8080 or 127.0.0.1:8080",
+            );
+        }
+        if let Some(addr) = self.telegram.metrics_listen() {
+            if addr.parse::<SocketAddr>().is_err() {
+                return bad(
+                    "telegram.metrics_listen",
+                    "must be an address and port, such as 127.0.0.1:9090",
+                );
+            }
+        }
+        if let Some(secret) = self.telegram.webhook_secret() {
+            if !secret.is_valid() {
+                // Never the secret itself: only what is wrong with it.
+                return bad(
+                    "telegram.webhook_secret",
+                    "must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)",
                 );
             }
         }
@@ -421,6 +524,50 @@ mod tests {
             let err = load(bad).unwrap_err().to_string();
             assert!(err.contains("telegram.webhook_url"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn webhook_secret_and_listen_addresses_are_checked_and_the_secret_is_never_shown() {
+        let load = |key: &str, value: &str| {
+            Settings::load(&Sources {
+                env: vec![(format!("STUDYBOT__TELEGRAM__{key}"), value.into())],
+                ..Sources::default()
+            })
+        };
+        let s = load("WEBHOOK_SECRET", "s3cret_-X").unwrap();
+        let secret = s.telegram.webhook_secret().unwrap();
+        assert_eq!(secret.expose(), "s3cret_-X");
+        assert!(!format!("{secret} {secret:?} {s:?}").contains("s3cret"));
+        assert!(load("WEBHOOK_SECRET", "")
+            .unwrap()
+            .telegram
+            .webhook_secret()
+            .is_none());
+        for (key, bad) in [
+            ("WEBHOOK_SECRET", "has space"),
+            ("WEBHOOK_SECRET", "ünïcode"),
+            ("WEBHOOK_SECRET", &"a".repeat(257)),
+            ("LISTEN", "8080"),
+            ("LISTEN", "localhost:http"),
+            ("METRICS_LISTEN", "127.0.0.1"),
+            ("WEBHOOK_URL", "https://bot.example.org/metrics"),
+        ] {
+            let err = load(key, bad).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("telegram.{}", key.to_lowercase())),
+                "{key}={bad}: {err}"
+            );
+            if key == "WEBHOOK_SECRET" {
+                assert!(!err.contains(bad), "{err}");
+            }
+        }
+        assert_eq!(
+            load("METRICS_LISTEN", "127.0.0.1:9090")
+                .unwrap()
+                .telegram
+                .metrics_listen(),
+            Some("127.0.0.1:9090")
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! `studybot bot`: runs the Telegram bot with long polling until SIGTERM or Ctrl-C.
+//! `studybot bot`: runs the Telegram bot, by long polling or behind a webhook
+//! (`telegram.webhook_url`), until SIGTERM or Ctrl-C.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use studybot::config::{Settings, Token};
+use studybot::telegram::listener::{self, Mode, Webhook};
 use studybot::telegram::{self, App};
 
 use super::UsageError;
@@ -57,6 +59,7 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
         })?),
         None => None,
     };
+    let mode = mode(settings)?;
     // Held until the bot exits: a second bot (or `index`, `chat`) on this data directory is
     // refused at once instead of resuming the same quizzes.
     let _lock = studybot::datadir::DataDirLock::acquire(&settings.data_dir)?;
@@ -78,9 +81,40 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
         if let Some(url) = api_url {
             bot = bot.set_api_url(url);
         }
-        telegram::run(bot, app).await
+        telegram::run(bot, app, mode).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Polling or webhook, from the settings (which were validated when loaded).
+fn mode(settings: &Settings) -> Result<Mode, UsageError> {
+    let telegram = &settings.telegram;
+    let addr = |key: &str, value: &str| {
+        value
+            .trim()
+            .parse()
+            .map_err(|e| UsageError(format!("{key} is not an address and port: {e}")))
+    };
+    let Some(url) = telegram.webhook_url.as_deref() else {
+        let metrics = match telegram.metrics_listen() {
+            Some(value) => Some(addr("telegram.metrics_listen", value)?),
+            None => None,
+        };
+        return Ok(Mode::Polling { metrics });
+    };
+    let url = url::Url::parse(url)
+        .map_err(|e| UsageError(format!("telegram.webhook_url is not a URL: {e}")))?;
+    if telegram.metrics_listen().is_some() {
+        tracing::warn!("telegram.metrics_listen is for polling mode; with a webhook, /metrics is on telegram.listen");
+    }
+    Ok(Mode::Webhook(Webhook {
+        url,
+        listen: addr("telegram.listen", &telegram.listen)?,
+        secret: telegram
+            .webhook_secret()
+            .cloned()
+            .unwrap_or_else(listener::random_secret),
+    }))
 }
 
 #[cfg(test)]

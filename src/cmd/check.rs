@@ -554,17 +554,21 @@ fn check_webhook(settings: &Settings, info: &teloxide::types::WebhookInfo, repor
             ),
         ),
         (Some(want), None) => report.add(
-            Level::Warning,
+            Level::Ok,
             ITEM,
             format!(
-                "telegram.webhook_url is {want}, but Telegram has no webhook set for this bot: \
-                 it delivers updates only to long polling"
+                "telegram.webhook_url is {want} (webhook mode), and Telegram has no webhook set \
+                 yet: studybot bot sets it when it starts"
             ),
         ),
         (Some(want), Some(url)) if !same_url(want, url) => report.add(
             Level::Warning,
             ITEM,
-            format!("Telegram delivers updates to {url}, but telegram.webhook_url is {want}"),
+            format!(
+                "Telegram delivers updates to {url}, but telegram.webhook_url is {want}: \
+                 studybot bot sets its own when it starts, and whatever serves {url} stops \
+                 receiving them"
+            ),
         ),
         (Some(_), Some(url)) => report.add(
             Level::Ok,

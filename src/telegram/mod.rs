@@ -1,13 +1,16 @@
 //! The Telegram adapter: updates in, the shared [`commands`](crate::commands) handling, replies
 //! out as Telegram messages. The whole path of an update is laid out in [`pipeline`]; updates
-//! come from [`source`] (long polling), go through the flood guard ([`flood`]) and roles
+//! come from [`source`] (long polling) or [`listener`] (a webhook), go through the flood guard ([`flood`]) and roles
 //! ([`roles`]), are rendered ([`render`]) within Telegram's limits ([`limits`], [`callback`])
 //! and leave through per-chat queues ([`outbox`], [`send`]). Quizzes run as native polls
-//! ([`quiz`]).
+//! ([`quiz`]). What the bot did is counted in [`metrics`] and served as `/metrics` by
+//! [`listener`].
 
 pub mod callback;
 pub mod flood;
 pub mod limits;
+pub mod listener;
+pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod quiz;
@@ -18,7 +21,7 @@ pub mod source;
 
 use std::collections::HashMap;
 use std::future::IntoFuture as _;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +31,7 @@ use teloxide::types::{BotCommand, BotCommandScope, Me};
 
 use crate::commands::{self, Handler};
 use flood::FloodGuard;
+pub use metrics::Metrics;
 use pipeline::Pipeline;
 use roles::{Allowed, Roles};
 use send::{describe, with_retry};
@@ -37,25 +41,6 @@ pub const MAX_MESSAGE_CHARS: usize = 1000;
 
 /// How long the bot waits at shutdown for queued messages to go out.
 const FLUSH_LIMIT: Duration = Duration::from_secs(3);
-
-/// Counts of what the bot did, for monitoring (a metrics endpoint reads these).
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Updates handled (past the guard).
-    pub handled: AtomicU64,
-    /// Total time from arrival to handled, in microseconds (divide by `handled`).
-    pub handle_micros: AtomicU64,
-    /// Questions answered.
-    pub answered: AtomicU64,
-    /// Updates refused: chats or users outside the allow-list.
-    pub refused: AtomicU64,
-    /// Updates the flood guard stopped.
-    pub flood_dropped: AtomicU64,
-    /// Quizzes started.
-    pub quizzes_run: AtomicU64,
-    /// Updates whose handling panicked.
-    pub panics: AtomicU64,
-}
 
 /// Everything the Telegram pipeline needs that outlives one update.
 #[derive(Debug)]
@@ -70,8 +55,8 @@ pub struct App {
     pub roles: Roles,
     /// The chats the bot serves.
     pub allowed: Allowed,
-    /// What the bot did.
-    pub metrics: Metrics,
+    /// What the bot did, for `/metrics`.
+    pub metrics: Arc<Metrics>,
     /// Quiz polls sent but not yet recorded: an answer to an unknown poll may be to one of
     /// them, and waits for them before it is given up.
     pub polls_in_flight: AtomicUsize,
@@ -94,7 +79,7 @@ impl App {
             inline_flood: FloodGuard::new(flood_burst.saturating_mul(2), flood_refill / 2),
             roles: Roles::default(),
             allowed: Allowed::new(&[], &[]),
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::new()),
             polls_in_flight: AtomicUsize::new(0),
             working: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -202,12 +187,12 @@ pub fn bot_commands() -> Vec<BotCommand> {
 }
 
 /// Registers the command menu for private chats and groups.
-pub async fn register_commands(bot: &Bot) -> Result<(), teloxide::RequestError> {
+pub async fn register_commands(bot: &Bot, metrics: &Metrics) -> Result<(), teloxide::RequestError> {
     for scope in [
         BotCommandScope::AllPrivateChats,
         BotCommandScope::AllGroupChats,
     ] {
-        with_retry("setMyCommands", || {
+        with_retry("setMyCommands", metrics, || {
             bot.set_my_commands(bot_commands())
                 .scope(scope.clone())
                 .into_future()
@@ -217,15 +202,27 @@ pub async fn register_commands(bot: &Bot) -> Result<(), teloxide::RequestError> 
     Ok(())
 }
 
-/// Runs the bot until SIGTERM or Ctrl-C: checks the connection, registers the command menu,
-/// resumes running quizzes, then long-polls. At a stop it finishes the updates in hand and
-/// sends what is queued, each within a bound.
-pub async fn run(bot: Bot, app: Arc<App>) -> anyhow::Result<()> {
-    let me = with_retry("getMe", || bot.get_me().into_future())
+/// Runs the bot until SIGTERM or Ctrl-C: binds its listener (if `mode` has one), checks the
+/// connection, registers the command menu, resumes running quizzes, then long-polls or
+/// serves the webhook. At a stop it finishes the updates in hand and sends what is queued,
+/// each within a bound.
+pub async fn run(bot: Bot, app: Arc<App>, mode: listener::Mode) -> anyhow::Result<()> {
+    // Bound first, so that a taken port fails the start at once.
+    let bound = match &mode {
+        listener::Mode::Webhook(hook) => {
+            Some(listener::bind(hook.listen, "telegram.listen").await?)
+        }
+        listener::Mode::Polling {
+            metrics: Some(addr),
+        } => Some(listener::bind(*addr, "telegram.metrics_listen").await?),
+        listener::Mode::Polling { metrics: None } => None,
+    };
+    let metrics = app.metrics.clone();
+    let me = with_retry("getMe", &metrics, || bot.get_me().into_future())
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach the Telegram Bot API: {}", describe(&e)))?;
     tracing::info!(username = %me.username(), "connected");
-    if let Err(err) = register_commands(&bot).await {
+    if let Err(err) = register_commands(&bot, &metrics).await {
         tracing::warn!(error = %describe(&err), "could not register the command menu");
     }
     let pipeline = Pipeline::new(bot.clone(), me, app);
@@ -238,7 +235,18 @@ pub async fn run(bot: Bot, app: Arc<App>) -> anyhow::Result<()> {
         // Keep the sender alive until the source has seen the stop.
         std::future::pending::<()>().await;
     });
-    source::long_poll(bot, pipeline.clone(), stopped).await;
+    match (mode, bound) {
+        (listener::Mode::Webhook(hook), Some(bound)) => {
+            listener::webhook(bot, pipeline.clone(), bound, hook, stopped).await?;
+        }
+        (_, bound) => {
+            if let Some(bound) = bound {
+                tracing::info!("serving /metrics and /healthz (telegram.metrics_listen)");
+                tokio::spawn(listener::serve_operations(bound, metrics, stopped.clone()));
+            }
+            source::long_poll(bot, pipeline.clone(), stopped).await;
+        }
+    }
     if !pipeline.outbox().flush(FLUSH_LIMIT).await {
         tracing::warn!("stopped with messages still queued");
     }

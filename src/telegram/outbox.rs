@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::IntoFuture as _;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ use teloxide::{ApiError, RequestError};
 use tokio::sync::oneshot;
 
 use super::limits;
+use super::metrics::{DropStage, Metrics};
 use super::send::{describe, with_retry, Pacer};
 
 /// Messages queued for one group before older answers are dropped: what Telegram takes from
@@ -133,17 +134,6 @@ impl Outgoing {
     }
 }
 
-/// Counters of what the outbox did, for monitoring.
-#[derive(Debug, Default)]
-pub struct OutboxCounters {
-    /// Messages sent (or edited).
-    pub sent: AtomicU64,
-    /// Messages that could not be sent after retries.
-    pub failed: AtomicU64,
-    /// Answers dropped from a full backlog.
-    pub dropped: AtomicU64,
-}
-
 /// How a full queue made room for a new message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Room {
@@ -173,7 +163,7 @@ struct Inner {
     chats: Mutex<HashMap<i64, ChatQueue>>,
     /// Callback and inline query answers in flight.
     direct: AtomicUsize,
-    counters: OutboxCounters,
+    metrics: Arc<Metrics>,
     on_migrate: OnMigrate,
     busy_notice: String,
 }
@@ -228,15 +218,21 @@ fn backlog(chat: i64) -> usize {
 impl Outbox {
     /// An outbox sending through `bot` at most `per_second` messages a second in all.
     /// `busy_notice` is the HTML of the one notice a flooded chat gets; `on_migrate` learns
-    /// of chats that moved.
-    pub fn new(bot: Bot, per_second: u32, busy_notice: String, on_migrate: OnMigrate) -> Outbox {
+    /// of chats that moved; drops, retries and failures are counted in `metrics`.
+    pub fn new(
+        bot: Bot,
+        per_second: u32,
+        busy_notice: String,
+        on_migrate: OnMigrate,
+        metrics: Arc<Metrics>,
+    ) -> Outbox {
         Outbox {
             inner: Arc::new(Inner {
                 bot,
                 pacer: Pacer::new(per_second),
                 chats: Mutex::new(HashMap::new()),
                 direct: AtomicUsize::new(0),
-                counters: OutboxCounters::default(),
+                metrics,
                 on_migrate,
                 busy_notice,
             }),
@@ -250,11 +246,6 @@ impl Outbox {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// What the outbox did so far.
-    pub fn counters(&self) -> &OutboxCounters {
-        &self.inner.counters
-    }
-
     /// Queues a message for `chat` and returns at once.
     pub fn push(&self, chat: i64, item: Outgoing) {
         let mut chats = self.chats();
@@ -263,7 +254,7 @@ impl Outbox {
         if queue.items.len() >= backlog(chat) {
             let (room, dropped) = make_room(&mut queue.items, &item);
             if let Some(dropped) = dropped {
-                self.inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                self.inner.metrics.flood_drop(DropStage::Outbox);
                 if let Some(done) = dropped.done {
                     let _ = done.send(None);
                 }
@@ -280,7 +271,7 @@ impl Outbox {
         if keep {
             queue.items.push_back(item);
         } else {
-            self.inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            self.inner.metrics.flood_drop(DropStage::Outbox);
             if let Some(done) = item.done {
                 let _ = done.send(None);
             }
@@ -328,7 +319,6 @@ impl Outbox {
             };
             match self.deliver(chat, &item.op).await {
                 Ok(message) => {
-                    self.inner.counters.sent.fetch_add(1, Ordering::Relaxed);
                     if let Some(done) = item.done {
                         let _ = done.send(message);
                     }
@@ -343,7 +333,7 @@ impl Outbox {
                     return;
                 }
                 Err(err) => {
-                    self.inner.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    self.inner.metrics.send_error();
                     tracing::warn!(chat, error = %describe(&err), "could not send a message");
                     if let Some(done) = item.done {
                         let _ = done.send(None);
@@ -387,13 +377,14 @@ impl Outbox {
     /// Sends one operation, with retries.
     async fn deliver(&self, chat: i64, op: &Op) -> Result<Option<Message>, RequestError> {
         let bot = &self.inner.bot;
+        let metrics = &*self.inner.metrics;
         let chat_id = ChatId(chat);
         match op {
             Op::Send {
                 html,
                 keyboard,
                 reply_to,
-            } => with_retry("sendMessage", || {
+            } => with_retry("sendMessage", metrics, || {
                 let mut req = bot
                     .send_message(chat_id, html.clone())
                     .parse_mode(ParseMode::Html)
@@ -420,7 +411,7 @@ impl Outbox {
                 html,
                 keyboard,
             } => {
-                let edited = with_retry("editMessageText", || {
+                let edited = with_retry("editMessageText", metrics, || {
                     let mut req = bot
                         .edit_message_text(chat_id, *message, html.clone())
                         .parse_mode(ParseMode::Html);
@@ -455,7 +446,7 @@ impl Outbox {
                 correct,
                 explanation,
                 open_period,
-            } => with_retry("sendPoll", || {
+            } => with_retry("sendPoll", metrics, || {
                 bot.send_poll(
                     chat_id,
                     question.clone(),
@@ -483,9 +474,10 @@ impl Outbox {
     /// Answers a callback query (with a toast when `text` is given), outside the chat queues.
     pub fn answer_callback(&self, id: CallbackQueryId, text: Option<String>) {
         let bot = self.inner.bot.clone();
+        let metrics = self.inner.metrics.clone();
         self.direct(async move {
             let text = text.map(|t| limits::toast(&t));
-            with_retry("answerCallbackQuery", || {
+            with_retry("answerCallbackQuery", &metrics, || {
                 let mut req = bot.answer_callback_query(id.clone());
                 if let Some(text) = &text {
                     req = req.text(text.clone());
@@ -500,8 +492,9 @@ impl Outbox {
     /// Answers an inline query, outside the chat queues.
     pub fn answer_inline(&self, id: InlineQueryId, results: Vec<InlineQueryResult>) {
         let bot = self.inner.bot.clone();
+        let metrics = self.inner.metrics.clone();
         self.direct(async move {
-            with_retry("answerInlineQuery", || {
+            with_retry("answerInlineQuery", &metrics, || {
                 bot.answer_inline_query(id.clone(), results.clone())
                     .cache_time(60)
                     .is_personal(false)
@@ -520,7 +513,7 @@ impl Outbox {
         inner.direct.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             if let Err(err) = request.await {
-                inner.counters.failed.fetch_add(1, Ordering::Relaxed);
+                inner.metrics.send_error();
                 tracing::warn!(error = %describe(&err), "could not answer a query");
             }
             inner.direct.fetch_sub(1, Ordering::SeqCst);

@@ -42,6 +42,7 @@ use teloxide::types::{
 };
 use tokio::sync::oneshot;
 
+use super::metrics::{DropStage, Refusal};
 use super::outbox::{Op, Outbox, Outgoing};
 use super::{callback, limits, render, App, MAX_MESSAGE_CHARS};
 use crate::commands::parse::strip_mention;
@@ -164,6 +165,7 @@ impl Pipeline {
             app.max_sends_per_sec(),
             html(&Reply::notice(BUSY), app.handler.tag()),
             on_migrate,
+            app.metrics.clone(),
         );
         Arc::new(Pipeline {
             app,
@@ -191,15 +193,22 @@ impl Pipeline {
         let Some((chat, work, apology)) = self.guard(update, arrived) else {
             return Completion::done();
         };
+        let question = matches!(
+            &work,
+            Work::Message {
+                input: Input::Command(Command::Ask(_)),
+                ..
+            }
+        );
         let this = self.clone();
         let job = async move {
             this.clone().handle(work).await;
-            let took = u64::try_from(arrived.elapsed().as_micros()).unwrap_or(u64::MAX);
-            this.app.metrics.handled.fetch_add(1, Ordering::Relaxed);
-            this.app
-                .metrics
-                .handle_micros
-                .fetch_add(took, Ordering::Relaxed);
+            this.app.metrics.update_handled();
+            if question {
+                this.app
+                    .metrics
+                    .answer_latency(arrived.elapsed().as_secs_f64());
+            }
         };
         let this = self.clone();
         let on_panic = move || this.apologise(apology);
@@ -210,7 +219,7 @@ impl Pipeline {
     }
 
     fn apologise(&self, apology: Apology) {
-        self.app.metrics.panics.fetch_add(1, Ordering::Relaxed);
+        self.app.metrics.panicked();
         let sorry = Reply::apology();
         match apology {
             Apology::Chat(chat, message) => self.outbox.push(
@@ -244,10 +253,7 @@ impl Pipeline {
                 let user = i64::try_from(q.from.id.0).unwrap_or(i64::MAX);
                 if self.app.inline_flood.check(user, now) != super::flood::Verdict::Allow {
                     // An inline query needs no answer; a flood of them gets none.
-                    self.app
-                        .metrics
-                        .flood_dropped
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.app.metrics.flood_drop(DropStage::Guard);
                     return None;
                 }
                 let work = Work::Inline {
@@ -258,7 +264,15 @@ impl Pipeline {
                 Some((None, work, Apology::Nobody))
             }
             UpdateKind::PollAnswer(answer) => {
-                Some((None, Work::PollAnswer(answer), Apology::Nobody))
+                // One voter's answers in arrival order (a changed vote after the first must
+                // not overtake it): keyed by the voter, whose id is also their private chat's.
+                let voter = match &answer.voter {
+                    teloxide::types::MaybeAnonymousUser::User(user) => {
+                        i64::try_from(user.id.0).ok()
+                    }
+                    teloxide::types::MaybeAnonymousUser::Chat(chat) => Some(chat.id.0),
+                };
+                Some((voter, Work::PollAnswer(answer), Apology::Nobody))
             }
             UpdateKind::Error(value) => {
                 tracing::debug!(%value, "an update of a kind this bot does not read");
@@ -346,7 +360,7 @@ impl Pipeline {
             }
         };
         if !self.app.allowed.chat(chat) {
-            self.app.metrics.refused.fetch_add(1, Ordering::Relaxed);
+            self.app.metrics.refused(Refusal::NotAllowed);
             self.outbox.answer_callback(q.id, None);
             return None;
         }
@@ -354,10 +368,7 @@ impl Pipeline {
         match self.app.flood.check(user, now) {
             super::flood::Verdict::Allow => {}
             verdict => {
-                self.app
-                    .metrics
-                    .flood_dropped
-                    .fetch_add(1, Ordering::Relaxed);
+                self.app.metrics.flood_drop(DropStage::Guard);
                 // A button press is always answered, even when ignored.
                 let toast = (verdict == super::flood::Verdict::Warn).then(|| SLOW_DOWN.to_string());
                 self.outbox.answer_callback(q.id, toast);
@@ -401,19 +412,13 @@ impl Pipeline {
         match self.app.flood.check(sender, now) {
             super::flood::Verdict::Allow => true,
             super::flood::Verdict::Warn => {
-                self.app
-                    .metrics
-                    .flood_dropped
-                    .fetch_add(1, Ordering::Relaxed);
+                self.app.metrics.flood_drop(DropStage::Guard);
                 let notice = html(&Reply::notice(SLOW_DOWN), self.app.handler.tag());
                 self.outbox.push(chat, Outgoing::notice(notice, message));
                 false
             }
             super::flood::Verdict::Drop => {
-                self.app
-                    .metrics
-                    .flood_dropped
-                    .fetch_add(1, Ordering::Relaxed);
+                self.app.metrics.flood_drop(DropStage::Guard);
                 false
             }
         }
@@ -422,7 +427,7 @@ impl Pipeline {
     /// Tells a chat outside the allow-list, at most every [`REFUSAL_EVERY`], that the bot
     /// does not serve it, with its id (which is what its host needs to allow it).
     fn refuse(&self, chat: i64, now: Instant) {
-        self.app.metrics.refused.fetch_add(1, Ordering::Relaxed);
+        self.app.metrics.refused(Refusal::NotAllowed);
         if !self.app.first_refusal(chat, now, REFUSAL_EVERY) {
             return;
         }
@@ -465,7 +470,7 @@ impl Pipeline {
                     self.outbox.push(chat, item);
                 }
                 if let Some(quiz) = started {
-                    self.app.metrics.quizzes_run.fetch_add(1, Ordering::Relaxed);
+                    self.app.metrics.quiz_run();
                     self.start_driver(quiz);
                 }
             }
@@ -508,7 +513,7 @@ impl Pipeline {
                         .await
                 {
                     // Someone outside the allowed chats: no answer at all.
-                    self.app.metrics.refused.fetch_add(1, Ordering::Relaxed);
+                    self.app.metrics.refused(Refusal::NotAllowed);
                     return;
                 }
                 let results = self
@@ -694,6 +699,7 @@ fn command(
             return (vec![answer(&reply)], None);
         }
         Input::Command(Command::Ask(q)) if q.chars().count() > MAX_MESSAGE_CHARS => {
+            app.metrics.refused(Refusal::TooLong);
             let reply = Reply::notice(format!(
                 "That's a long message. Please ask a shorter question (under {MAX_MESSAGE_CHARS} characters)."
             ));
@@ -702,12 +708,16 @@ fn command(
         Input::Command(command) => command,
     };
     debug_panic(&command);
-    if matches!(command, Command::Ask(_)) {
-        app.metrics.answered.fetch_add(1, Ordering::Relaxed);
-    }
     let (reply, started, open_poll) =
         app.handler
             .command_in_chat(chat, caller, group, &command, unix_now());
+    if let Content::Answer(answer) = &reply.content {
+        if answer.answered {
+            app.metrics.answered();
+        } else {
+            app.metrics.refused(Refusal::NotInText);
+        }
+    }
     let mut out = Vec::new();
     if let Some(poll) = open_poll.and_then(|m| i32::try_from(m).ok()) {
         out.push(Outgoing::op(Op::StopPoll {

@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use teloxide::RequestError;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::metrics::Metrics;
 use crate::config::Token;
 
 /// The token to scrub from logged errors. One per process: the bot runs with one token, and
@@ -39,9 +39,6 @@ pub fn describe(err: &RequestError) -> String {
     let text = redact(&err.to_string()).replace('\n', " ");
     super::limits::utf16_truncate(&text, 300)
 }
-
-/// Retries of requests, over the whole process (a counter for monitoring).
-pub static RETRIES: AtomicU64 = AtomicU64::new(0);
 
 /// Attempts per request before giving up.
 const ATTEMPTS: u32 = 6;
@@ -71,8 +68,13 @@ fn retry_delay(err: &RequestError, attempt: u32) -> Option<Duration> {
     }
 }
 
-/// Runs `request` until it succeeds, retrying what is transient.
-pub async fn with_retry<T, F, Fut>(what: &str, mut request: F) -> Result<T, RequestError>
+/// Runs `request` until it succeeds, retrying what is transient (each retry counted in
+/// `metrics`).
+pub async fn with_retry<T, F, Fut>(
+    what: &str,
+    metrics: &Metrics,
+    mut request: F,
+) -> Result<T, RequestError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RequestError>>,
@@ -85,7 +87,7 @@ where
                 attempt += 1;
                 match retry_delay(&err, attempt) {
                     Some(delay) if attempt < ATTEMPTS => {
-                        RETRIES.fetch_add(1, Ordering::Relaxed);
+                        metrics.retry();
                         tracing::warn!(%what, attempt, ?delay, error = %describe(&err), "retrying");
                         tokio::time::sleep(delay).await;
                     }

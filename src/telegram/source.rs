@@ -2,8 +2,8 @@
 //!
 //! An update source hands updates to [`Pipeline::submit`] and waits on the [`Completion`] it
 //! gets back before telling Telegram the update is done. Long polling ([`long_poll`]) is the
-//! source today; a webhook fits the same shape (submit the update, answer the HTTP request
-//! when its completion resolves).
+//! default source; the webhook ([`listener`](super::listener)) has the same shape: it submits
+//! the update and answers the HTTP request when its completion resolves.
 //!
 //! Why a listener of our own rather than teloxide's polling: teloxide confirms updates to
 //! Telegram (the next `getUpdates` offset) as soon as it has handed them to its dispatcher,
@@ -35,7 +35,7 @@ pub const BATCH_LIMIT: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// The update kinds the bot reads.
-fn wanted() -> Vec<AllowedUpdate> {
+pub(super) fn wanted() -> Vec<AllowedUpdate> {
     vec![
         AllowedUpdate::Message,
         AllowedUpdate::CallbackQuery,
@@ -47,7 +47,8 @@ fn wanted() -> Vec<AllowedUpdate> {
 /// Long-polls Telegram and feeds `pipeline` until `stop` turns true; then waits (at most
 /// [`BATCH_LIMIT`]) for the updates in hand, confirms them, and returns.
 pub async fn long_poll(bot: Bot, pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>) {
-    // A webhook left set would make every getUpdates fail.
+    // A webhook left set (by webhook mode, which keeps it at a stop) would make every
+    // getUpdates fail with a 409.
     if let Err(err) = bot.delete_webhook().into_future().await {
         tracing::warn!(error = %describe(&err), "could not remove a webhook");
     }

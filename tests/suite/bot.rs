@@ -1,6 +1,8 @@
 //! The real `studybot bot` process against the fake Bot API: start-up, private and group
 //! chats, buttons, inline mode, Telegram's limits, 429s, floods, quizzes with poll answers,
-//! restarts and SIGTERM. The helpers here are shared with [`safety`](crate::safety).
+//! restarts and SIGTERM. A question, a button press and a quiz's poll answers run in both
+//! [`Mode`]s: by long polling and through the webhook. The helpers here are shared with
+//! [`safety`](crate::safety) and [`webhook`](crate::webhook).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -62,12 +64,79 @@ pub fn start_bot(api: &FakeApi, data: &Path, env: &[(&str, &str)]) -> BotProcess
     }
 }
 
-/// Starts a bot and waits until it has registered its commands (it is then polling).
+/// Starts a bot and waits until it has registered its commands (it is then polling) and, in
+/// webhook mode, set its webhook (it is then listening).
 pub fn ready_bot(api: &FakeApi, data: &Path, env: &[(&str, &str)]) -> BotProcess {
     let before = api.calls_to("setMyCommands").len();
+    let hooks = api.calls_to("setWebhook").len();
+    let webhook = env
+        .iter()
+        .any(|(k, _)| *k == "STUDYBOT__TELEGRAM__WEBHOOK_URL");
     let bot = start_bot(api, data, env);
     api.wait_for("setMyCommands", before + 2, WAIT);
+    if webhook {
+        api.wait_for("setWebhook", hooks + 1, WAIT);
+    }
     bot
+}
+
+/// How a test's bot gets its updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Long polling (`getUpdates`).
+    Polling,
+    /// Telegram POSTs each update to the bot's webhook listener.
+    Webhook,
+}
+
+/// A free port on the loopback interface (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// The settings that put a bot in a [`Mode`], kept for its restarts.
+pub struct ModeEnv(Vec<(String, String)>);
+
+impl ModeEnv {
+    /// For `mode`; in webhook mode the bot gets a free port of its own, and `api` is told to
+    /// deliver updates there.
+    pub fn new(mode: Mode, api: &FakeApi) -> ModeEnv {
+        match mode {
+            Mode::Polling => ModeEnv(Vec::new()),
+            Mode::Webhook => {
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+                api.deliver_to(addr);
+                ModeEnv(vec![
+                    (
+                        "STUDYBOT__TELEGRAM__WEBHOOK_URL".into(),
+                        "https://bot.example.org/telegram/hook".into(),
+                    ),
+                    ("STUDYBOT__TELEGRAM__LISTEN".into(), addr.to_string()),
+                ])
+            }
+        }
+    }
+
+    /// These settings and `extra`.
+    pub fn with<'a>(&'a self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(extra.iter().copied())
+            .collect()
+    }
+}
+
+/// In webhook mode, that every update was delivered with a 200 (Telegram's "handled").
+fn assert_delivered(api: &FakeApi, mode: Mode) {
+    if mode == Mode::Webhook {
+        let deliveries = api.deliveries();
+        assert!(!deliveries.is_empty());
+        assert!(deliveries.iter().all(|d| d.1 == 200), "{deliveries:?}");
+    }
 }
 
 /// The bot's log so far.
@@ -175,9 +244,19 @@ fn missing_or_malformed_token_is_a_one_line_error_without_the_token() {
 
 #[test]
 fn private_question_is_answered_with_citation_buttons_and_sigterm_stops_cleanly() {
+    private_question(Mode::Polling);
+}
+
+#[test]
+fn webhook_private_question_is_answered_with_citation_buttons_and_sigterm_stops_cleanly() {
+    private_question(Mode::Webhook);
+}
+
+fn private_question(mode: Mode) {
     let api = FakeApi::start();
     let data = tempfile::tempdir().unwrap();
-    let mut bot = ready_bot(&api, data.path(), &[]);
+    let mode_env = ModeEnv::new(mode, &api);
+    let mut bot = ready_bot(&api, data.path(), &mode_env.with(&[]));
     let update = fake_api::private_text(501, "Ann", "what were factory shop committees");
     let question_id = update["message"]["message_id"].as_i64().unwrap();
     api.push_update(update);
@@ -216,17 +295,28 @@ fn private_question_is_answered_with_citation_buttons_and_sigterm_stops_cleanly(
     assert!(clean, "exit status after SIGTERM");
     assert!(took < Duration::from_secs(8), "stopped in {took:?}");
     assert_no_violations(&api);
+    assert_delivered(&api, mode);
 }
 
 #[test]
 fn buttons_work_and_every_callback_is_answered() {
+    buttons(Mode::Polling);
+}
+
+#[test]
+fn webhook_buttons_work_and_every_callback_is_answered() {
+    buttons(Mode::Webhook);
+}
+
+fn buttons(mode: Mode) {
     let api = FakeApi::start();
     let data = tempfile::tempdir().unwrap();
+    let mode_env = ModeEnv::new(mode, &api);
     // One reader pressing eight buttons in a row: more than the flood guard's default burst.
     let _bot = ready_bot(
         &api,
         data.path(),
-        &[("STUDYBOT__TELEGRAM__FLOOD_BURST", "20")],
+        &mode_env.with(&[("STUDYBOT__TELEGRAM__FLOOD_BURST", "20")]),
     );
     api.push_update(fake_api::private_text(
         502,
@@ -267,6 +357,7 @@ fn buttons_work_and_every_callback_is_answered() {
         .unwrap()
         .contains("page 2/"));
     assert_no_violations(&api);
+    assert_delivered(&api, mode);
 }
 
 #[test]
@@ -483,9 +574,19 @@ fn poll_calls(api: &FakeApi) -> Vec<fake_api::Call> {
 
 #[test]
 fn quiz_polls_count_two_players_and_scores_survive_a_restart() {
+    quiz_polls(Mode::Polling);
+}
+
+#[test]
+fn webhook_quiz_polls_count_two_players_and_scores_survive_a_restart() {
+    quiz_polls(Mode::Webhook);
+}
+
+fn quiz_polls(mode: Mode) {
     let api = FakeApi::start();
     let data = tempfile::tempdir().unwrap();
-    let env = [("STUDYBOT__QUIZ__OPEN_PERIOD_SECS", "5")];
+    let mode_env = ModeEnv::new(mode, &api);
+    let env = mode_env.with(&[("STUDYBOT__QUIZ__OPEN_PERIOD_SECS", "5")]);
     let mut bot = ready_bot(&api, data.path(), &env);
     let chat = -2002;
     api.push_update(fake_api::group_text(
@@ -535,6 +636,7 @@ fn quiz_polls_count_two_players_and_scores_survive_a_restart() {
     wait_until(&api, "a second leaderboard", WAIT, || tops().len() == 2);
     assert_eq!(tops()[0], tops()[1], "leaderboard unchanged by a restart");
     assert_no_violations(&api);
+    assert_delivered(&api, mode);
 }
 
 #[test]

@@ -8,6 +8,11 @@
 //! 400 like Telegram would, and recorded in [`FakeApi::violations`]. Tests also set members'
 //! roles (`getChatMember`), and script failures: error answers (429, 502, a 409 conflict, a
 //! migrated group), answers held back for a while, and connections dropped without an answer.
+//!
+//! A bot in webhook mode gets its updates the way Telegram delivers them: once the bot has
+//! called `setWebhook` (recorded: url, secret) and the test has said where the bot listens
+//! ([`FakeApi::deliver_to`]), [`FakeApi::push_update`] POSTs each update to the webhook's path
+//! there, with the secret in `X-Telegram-Bot-Api-Secret-Token`, and records the HTTP status.
 
 #![allow(dead_code)]
 
@@ -58,6 +63,7 @@ const KNOWN_METHODS: &[&str] = &[
     "getWebhookInfo",
     "getUpdates",
     "deleteWebhook",
+    "setWebhook",
     "setMyCommands",
     "deleteMyCommands",
     "getMyCommands",
@@ -156,6 +162,12 @@ struct State {
     webhook_url: String,
     /// Further `getWebhookInfo` fields (`last_error_message`, ...).
     webhook_extra: Map<String, Value>,
+    /// The `secret_token` of the last `setWebhook` ("" when none).
+    webhook_secret: String,
+    /// Where the bot listens, when it runs a webhook: updates are POSTed there.
+    webhook_target: Option<SocketAddr>,
+    /// Webhook deliveries: (update id, HTTP status; 0 when the connection failed).
+    deliveries: Vec<(i64, u16)>,
 }
 
 struct Shared {
@@ -202,9 +214,118 @@ impl FakeApi {
         format!("http://{}", self.addr)
     }
 
-    /// Queues an update for `getUpdates`; sets and returns its `update_id`.
-    pub fn push_update(&self, mut update: Value) -> i64 {
+    /// Queues an update for `getUpdates`; sets and returns its `update_id`. With a webhook set
+    /// and [`FakeApi::deliver_to`] given, POSTs it to the bot instead, with the webhook's
+    /// secret, and returns once the bot has answered (the status is in
+    /// [`FakeApi::deliveries`]).
+    pub fn push_update(&self, update: Value) -> i64 {
         let mut st = self.shared.lock();
+        let update = prepare_update(&mut st, update);
+        let id = update["update_id"].as_i64().unwrap_or(0);
+        if let (Some(target), false) = (st.webhook_target, st.webhook_url.is_empty()) {
+            let path = webhook_path(&st.webhook_url);
+            let secret = st.webhook_secret.clone();
+            drop(st);
+            let (status, _) = http_request(
+                target,
+                "POST",
+                &path,
+                Some(&secret).filter(|s| !s.is_empty()).map(String::as_str),
+                &update.to_string(),
+            );
+            self.shared.lock().deliveries.push((id, status));
+            self.shared.cond.notify_all();
+            return id;
+        }
+        st.updates.push(update);
+        drop(st);
+        self.shared.cond.notify_all();
+        id
+    }
+
+    /// POSTs an update to the bot's webhook with `secret` as its secret header (none when
+    /// `None`), whatever the webhook's own secret, and returns the HTTP status (0 when the
+    /// connection failed).
+    pub fn post_update(&self, update: Value, secret: Option<&str>) -> u16 {
+        let mut st = self.shared.lock();
+        let update = prepare_update(&mut st, update);
+        let target = st
+            .webhook_target
+            .expect("deliver_to: where the bot listens");
+        let path = webhook_path(&st.webhook_url);
+        drop(st);
+        http_request(target, "POST", &path, secret, &update.to_string()).0
+    }
+
+    /// Delivers updates to a bot listening at `addr` once it has set its webhook.
+    pub fn deliver_to(&self, addr: SocketAddr) {
+        self.shared.lock().webhook_target = Some(addr);
+    }
+
+    /// The webhook's URL and secret, as the bot last set them ("" when none).
+    pub fn webhook(&self) -> (String, String) {
+        let st = self.shared.lock();
+        (st.webhook_url.clone(), st.webhook_secret.clone())
+    }
+
+    /// The webhook deliveries so far: (update id, HTTP status).
+    pub fn deliveries(&self) -> Vec<(i64, u16)> {
+        self.shared.lock().deliveries.clone()
+    }
+}
+
+/// The path of a webhook URL, which the bot serves.
+fn webhook_path(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    match rest.find('/') {
+        Some(at) => rest[at..].to_string(),
+        None => "/".to_string(),
+    }
+}
+
+/// One plain HTTP/1.1 request to `addr` (a new connection, closed after the answer): the
+/// status (0 when the connection failed) and the body.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    secret: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
+        return (0, String::new());
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(secret) = secret {
+        request.push_str(&format!("X-Telegram-Bot-Api-Secret-Token: {secret}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
+}
+
+/// Gives an update its `update_id` and shows in it what Telegram would (the bot's message as
+/// it now is, under a button press); remembers its chat.
+fn prepare_update(st: &mut State, mut update: Value) -> Value {
+    {
         st.last_update_id += 1;
         let id = st.last_update_id;
         if let Some(obj) = update.as_object_mut() {
@@ -234,12 +355,11 @@ impl FakeApi {
                 }
             }
         }
-        st.updates.push(update);
-        drop(st);
-        self.shared.cond.notify_all();
-        id
     }
+    update
+}
 
+impl FakeApi {
     /// The next `times` calls to `method` are answered with `status` and `body` (recorded, but
     /// not processed).
     pub fn fail_next(&self, method: &str, times: usize, status: u16, body: Value) {
@@ -1116,10 +1236,12 @@ fn dispatch(st: &mut State, method: &str, body: &Value) -> ApiResult {
             Ok(info)
         }
         "getUpdates" => get_updates(st, body),
+        "setWebhook" => set_webhook(st, body),
         "deleteWebhook" | "sendChatAction" => {
             if method == "deleteWebhook" {
                 st.webhook_url.clear();
                 st.webhook_extra.clear();
+                st.webhook_secret.clear();
             }
             require_chat_if(method == "sendChatAction", body)?;
             Ok(json!(true))
@@ -1151,6 +1273,35 @@ fn dispatch(st: &mut State, method: &str, body: &Value) -> ApiResult {
             violation: Some(format!("unknown method {method:?}")),
         }),
     }
+}
+
+/// `setWebhook` as Telegram checks it: an https URL, and a secret of 1-256 `A-Za-z0-9_-`.
+fn set_webhook(st: &mut State, body: &Value) -> ApiResult {
+    let url = get_str(body, "url").unwrap_or_default();
+    if !url.starts_with("https://") {
+        return Err(ApiErr {
+            status: 400,
+            description: "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+                .into(),
+            violation: Some(format!("webhook URL {url:?} is not https")),
+        });
+    }
+    let secret = get_str(body, "secret_token").unwrap_or_default();
+    let valid = (1..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if body.get("secret_token").is_some() && !valid {
+        return Err(ApiErr {
+            status: 400,
+            description: "Bad Request: secret token contains unallowed characters".into(),
+            violation: Some("setWebhook: secret_token breaks Telegram's rule".into()),
+        });
+    }
+    st.webhook_url = url;
+    st.webhook_secret = secret;
+    st.webhook_extra.clear();
+    Ok(json!(true))
 }
 
 fn get_chat_member(st: &State, body: &Value) -> ApiResult {

@@ -17,3 +17,4 @@ mod properties;
 mod quiz;
 mod safety;
 mod telegram;
+mod webhook;

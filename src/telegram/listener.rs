@@ -1,0 +1,238 @@
+//! The bot's HTTP listener: the webhook, a second [update source](super::source), and the
+//! operations endpoints `/healthz` and `/metrics`.
+//!
+//! A webhook request is handled like a polled update: its update goes to
+//! [`Pipeline::submit`], and the HTTP answer goes back when the update's completion resolves
+//! (or after [`BATCH_LIMIT`]). Telegram takes a 200 as delivery, so an update interrupted by a
+//! crash gets no answer and Telegram delivers it again. Requests without the secret Telegram
+//! was given in `setWebhook` get 401 and are not read further.
+//!
+//! A small axum router of our own rather than teloxide's webhook listener: teloxide's answers
+//! Telegram as soon as it has queued the update, before it is handled, which is what its
+//! polling does too and what [`source`](super::source) exists to avoid.
+//!
+//! At a stop the listener takes no new requests, lets those in hand finish (bounded), and
+//! leaves the webhook set: updates sent meanwhile wait at Telegram for the next start.
+
+use std::future::IntoFuture as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use rand::Rng as _;
+use sha2::{Digest as _, Sha256};
+use teloxide::prelude::*;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::metrics::Metrics;
+use super::pipeline::Pipeline;
+use super::send::{describe, with_retry};
+use super::source::{wanted, BATCH_LIMIT};
+use crate::config::Secret;
+
+/// The header Telegram carries the webhook's secret in.
+const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+/// Longest wait at a stop for requests in hand: one update's bound, and a little.
+const DRAIN_LIMIT: Duration = Duration::from_secs(12);
+/// Length of a secret chosen at start: 256 bits of `A-Z a-z 0-9`, well within Telegram's 256.
+const RANDOM_SECRET_LEN: usize = 43;
+
+/// Where updates come from.
+#[derive(Debug)]
+pub enum Mode {
+    /// Long polling (the default), with `/metrics` and `/healthz` served on `metrics` if set.
+    Polling {
+        /// `telegram.metrics_listen`.
+        metrics: Option<SocketAddr>,
+    },
+    /// A webhook.
+    Webhook(Webhook),
+}
+
+/// A webhook's settings.
+#[derive(Debug)]
+pub struct Webhook {
+    /// The public https URL Telegram calls (`telegram.webhook_url`); its path is served.
+    pub url: url::Url,
+    /// Where to listen (`telegram.listen`).
+    pub listen: SocketAddr,
+    /// The secret Telegram must send.
+    pub secret: Secret,
+}
+
+/// A secret chosen at random, for a webhook configured without one.
+pub fn random_secret() -> Secret {
+    let text: String = rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(RANDOM_SECRET_LEN)
+        .map(char::from)
+        .collect();
+    Secret::new(text)
+}
+
+/// Whether `given` is the secret, in time that does not depend on where they differ (or on
+/// their lengths): both are hashed, and the digests compared whole.
+fn secret_matches(secret: &Secret, given: &[u8]) -> bool {
+    let want = Sha256::digest(secret.expose().as_bytes());
+    let got = Sha256::digest(given);
+    want.iter()
+        .zip(got.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+/// Binds `addr`, naming the setting on failure.
+pub async fn bind(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({key}): {e}"))
+}
+
+/// The routes every listener has: `/healthz` and `/metrics`.
+fn operations(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        metrics.render(),
+                    )
+                }
+            }),
+        )
+}
+
+/// Serves `/healthz` and `/metrics` on `listener` until `stop`.
+pub async fn serve_operations(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+) {
+    serve(listener, operations(metrics), stop).await;
+}
+
+struct Hook {
+    pipeline: Arc<Pipeline>,
+    secret: Secret,
+}
+
+async fn deliver(State(hook): State<Arc<Hook>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let given = headers
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !secret_matches(&hook.secret, given) {
+        tracing::warn!("a webhook request without the right secret token; refused (401)");
+        return StatusCode::UNAUTHORIZED;
+    }
+    let update: Update = match serde_json::from_slice(&body) {
+        Ok(update) => update,
+        Err(err) => {
+            tracing::warn!(error = %err, bytes = body.len(), "a webhook request whose body is not an update; refused (400)");
+            return StatusCode::BAD_REQUEST;
+        }
+    };
+    let done = hook.pipeline.submit(update);
+    if tokio::time::timeout(BATCH_LIMIT, done).await.is_err() {
+        tracing::warn!(
+            "an update is still being handled after {BATCH_LIMIT:?}; confirming it to Telegram so its other updates come"
+        );
+    }
+    StatusCode::OK
+}
+
+/// Registers the webhook with Telegram, then feeds `pipeline` from `listener` until `stop`.
+pub async fn webhook(
+    bot: Bot,
+    pipeline: Arc<Pipeline>,
+    listener: TcpListener,
+    hook: Webhook,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let metrics = pipeline.app().metrics.clone();
+    with_retry("setWebhook", &metrics, || {
+        bot.set_webhook(hook.url.clone())
+            .secret_token(hook.secret.expose().to_string())
+            .allowed_updates(wanted())
+            .into_future()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("could not set the webhook: {}", describe(&e)))?;
+    tracing::info!(
+        url = %hook.url,
+        listen = %hook.listen,
+        "webhook set; Telegram delivers updates to it"
+    );
+    let routes = Router::new()
+        .route(hook.url.path(), post(deliver))
+        .with_state(Arc::new(Hook {
+            pipeline,
+            secret: hook.secret,
+        }))
+        .merge(operations(metrics));
+    serve(listener, routes, stop).await;
+    Ok(())
+}
+
+/// Serves `routes` until `stop`, then lets the requests in hand finish, at most
+/// [`DRAIN_LIMIT`].
+async fn serve(listener: TcpListener, routes: Router, mut stop: watch::Receiver<bool>) {
+    let mut stopping = stop.clone();
+    let server = axum::serve(listener, routes)
+        .with_graceful_shutdown(async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        })
+        .into_future();
+    let mut server = tokio::spawn(server);
+    tokio::select! {
+        done = &mut server => {
+            if let Ok(Err(err)) = done {
+                tracing::error!(error = %err, "the listener failed");
+            }
+            return;
+        }
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    if tokio::time::timeout(DRAIN_LIMIT, &mut server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in hand after {DRAIN_LIMIT:?}; stopping anyway");
+        server.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_secret_matches() {
+        let secret = Secret::new("abc_DEF-123");
+        assert!(secret_matches(&secret, b"abc_DEF-123"));
+        for wrong in [&b""[..], b"abc_DEF-12", b"abc_DEF-1234", b"ABC_DEF-123"] {
+            assert!(!secret_matches(&secret, wrong));
+        }
+    }
+
+    #[test]
+    fn a_random_secret_is_one_telegram_accepts_and_differs_each_time() {
+        let a = random_secret();
+        assert!(a.is_valid());
+        assert_eq!(a.expose().len(), RANDOM_SECRET_LEN);
+        assert_ne!(a.expose(), random_secret().expose());
+    }
+}

@@ -1,0 +1,198 @@
+//! Webhook mode and the operations endpoints of the real `studybot bot` process: the secret
+//! header, `/healthz`, `/metrics`, bad settings, and the webhook left set at a stop (and
+//! removed by a bot that polls). The flows users see in both modes are in [`bot`](crate::bot).
+
+use std::net::SocketAddr;
+
+use serde_json::json;
+
+use crate::bot::{
+    assert_no_violations, bot_log, free_port, ready_bot, sent_texts, terminate, wait_until, Mode,
+    ModeEnv, WAIT,
+};
+use crate::common::{run, studybot};
+use crate::fake_api::{self, http_request, FakeApi, TEST_TOKEN};
+
+/// A secret that is easy to spot in a log.
+const SECRET: &str = "Webhook_secret-SPOTME-42";
+
+/// The value of the metric line that starts with `name` (`name` includes any labels).
+fn metric(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_request(addr, "GET", path, None, "")
+}
+
+#[test]
+fn the_webhook_refuses_requests_without_the_secret_and_serves_healthz_and_metrics() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let mode_env = ModeEnv::new(Mode::Webhook, &api);
+    let env = mode_env.with(&[("STUDYBOT__TELEGRAM__WEBHOOK_SECRET", SECRET)]);
+    let listen: SocketAddr = env
+        .iter()
+        .find(|(k, _)| *k == "STUDYBOT__TELEGRAM__LISTEN")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let mut bot = ready_bot(&api, data.path(), &env);
+    let (url, secret) = api.webhook();
+    assert_eq!(url, "https://bot.example.org/telegram/hook");
+    assert_eq!(secret, SECRET);
+    assert!(api.calls_to("deleteWebhook").is_empty());
+
+    let (status, body) = get(listen, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    let (status, before) = get(listen, "/metrics");
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(
+        metric(&before, "studybot_questions_answered_total"),
+        Some(0.0)
+    );
+
+    // Missing and wrong secrets: 401, and the question is never answered.
+    let question = |text: &str| fake_api::private_text(601, "Ann", text);
+    assert_eq!(
+        api.post_update(question("what were factory shop committees"), None),
+        401
+    );
+    assert_eq!(
+        api.post_update(question("what were factory shop committees"), Some("wrong")),
+        401
+    );
+    assert_eq!(
+        api.post_update(
+            question("what were factory shop committees"),
+            Some(&SECRET[..SECRET.len() - 1])
+        ),
+        401
+    );
+    // A body that is no update: 400, and the bot goes on.
+    let (status, _) = http_request(listen, "POST", "/telegram/hook", Some(SECRET), "{not json");
+    assert_eq!(status, 400);
+    // The right secret: answered. It is the first and only message sent, so the refused
+    // requests were not handled.
+    api.push_update(question("how did the soviets organise elections"));
+    wait_until(&api, "the question is answered", WAIT, || {
+        !sent_texts(&api, 601).is_empty()
+    });
+    assert_eq!(api.deliveries().last().map(|d| d.1), Some(200));
+    let (status, after) = get(listen, "/metrics");
+    assert_eq!(status, 200);
+    assert_eq!(
+        metric(&after, "studybot_questions_answered_total"),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        metric(&after, "studybot_answer_latency_seconds_count"),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(metric(&after, "studybot_updates_handled_total"), Some(1.0));
+    let sent = sent_texts(&api, 601);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+
+    // A stop leaves the webhook set, so that updates wait at Telegram for the next start.
+    let (_, clean) = terminate(&mut bot);
+    assert!(clean, "exit status after SIGTERM");
+    assert_eq!(api.webhook().0, "https://bot.example.org/telegram/hook");
+    assert!(api.calls_to("deleteWebhook").is_empty());
+    assert!(
+        !bot_log(data.path()).contains("SPOTME"),
+        "the secret is logged"
+    );
+    assert_no_violations(&api);
+}
+
+#[test]
+fn a_polling_bot_removes_a_leftover_webhook_and_serves_metrics_when_asked() {
+    let api = FakeApi::start();
+    api.set_webhook("https://old.example.org/hook", json!({}));
+    let data = tempfile::tempdir().unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let listen = addr.to_string();
+    let _bot = ready_bot(
+        &api,
+        data.path(),
+        &[("STUDYBOT__TELEGRAM__METRICS_LISTEN", &listen)],
+    );
+    api.push_update(fake_api::private_text(
+        602,
+        "Bo",
+        "what were factory shop committees",
+    ));
+    wait_until(&api, "the question is answered", WAIT, || {
+        !sent_texts(&api, 602).is_empty()
+    });
+    assert!(!api.calls_to("deleteWebhook").is_empty());
+    assert_eq!(api.webhook().0, "");
+    assert_eq!(get(addr, "/healthz").0, 200);
+    // The answer is queued before it is sent, so the counter has moved by now.
+    let (status, metrics) = get(addr, "/metrics");
+    assert_eq!(status, 200);
+    assert_eq!(
+        metric(&metrics, "studybot_questions_answered_total"),
+        Some(1.0),
+        "{metrics}"
+    );
+    for line in [
+        "studybot_questions_refused_total{reason=\"not_in_text\"}",
+        "studybot_quizzes_run_total",
+        "studybot_flood_drops_total{stage=\"guard\"}",
+        "studybot_flood_drops_total{stage=\"outbox\"}",
+        "studybot_send_retries_total",
+        "studybot_send_errors_total",
+    ] {
+        assert!(metric(&metrics, line).is_some(), "{line} in {metrics}");
+    }
+    assert_no_violations(&api);
+}
+
+#[test]
+fn bad_webhook_settings_are_a_one_line_error_naming_the_key() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    for (key, value, named) in [
+        (
+            "STUDYBOT__TELEGRAM__WEBHOOK_SECRET",
+            "no spaces allowed SPOTME",
+            "telegram.webhook_secret",
+        ),
+        (
+            "STUDYBOT__TELEGRAM__LISTEN",
+            "localhost-port",
+            "telegram.listen",
+        ),
+        (
+            "STUDYBOT__TELEGRAM__METRICS_LISTEN",
+            &port,
+            "telegram.metrics_listen",
+        ),
+        (
+            "STUDYBOT__TELEGRAM__WEBHOOK_URL",
+            "http://bot.example.org/hook",
+            "telegram.webhook_url",
+        ),
+    ] {
+        let (code, out, err) = run(studybot(data.path())
+            .arg("bot")
+            .env("TELOXIDE_TOKEN", TEST_TOKEN)
+            .env("TELOXIDE_API_URL", "http://127.0.0.1:9")
+            .env(
+                "STUDYBOT__TELEGRAM__WEBHOOK_URL",
+                "https://bot.example.org/hook",
+            )
+            .env(key, value));
+        assert_eq!(code, 2, "{key}={value}: {err}");
+        assert!(out.is_empty());
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(named), "{key}: {err}");
+        assert!(!err.contains("SPOTME"), "{err}");
+    }
+}
