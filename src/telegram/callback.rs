@@ -50,6 +50,8 @@ fn body(action: &Action, ids: usize) -> String {
         Action::Open { doc, section } => format!("o:{doc}:{section}"),
         Action::Toc { page } => format!("t:{page}"),
         Action::Reset(confirmed) => format!("x:{}", u8::from(*confirmed)),
+        // A link button carries no callback data.
+        Action::Link(_) => String::new(),
     }
 }
 
@@ -67,6 +69,7 @@ pub fn encode(action: &Action, tag: &str) -> Option<String> {
         }
         Action::Open { doc, section } => *doc <= MAX_NUMBER && *section <= MAX_NUMBER,
         Action::Reset(_) => true,
+        Action::Link(_) => false,
     };
     if !numbers_ok {
         return None;

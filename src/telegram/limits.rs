@@ -54,7 +54,23 @@ pub fn toast(text: &str) -> String {
     }
 }
 
-/// An inline keyboard of callback buttons that never exceeds Telegram's limits: rows longer
+/// What a link button's data starts with: callback data of ours never does (it starts with a
+/// one-letter kind and a colon).
+pub const LINK_PREFIX: &str = "https://";
+
+/// A callback button, or a link button when `data` is a web link.
+fn button(label: &str, data: &str) -> InlineKeyboardButton {
+    match data
+        .starts_with(LINK_PREFIX)
+        .then(|| url::Url::parse(data).ok())
+        .flatten()
+    {
+        Some(url) => InlineKeyboardButton::url(label.to_string(), url),
+        None => InlineKeyboardButton::callback(label.to_string(), data.to_string()),
+    }
+}
+
+/// An inline keyboard of callback (and link) buttons that never exceeds Telegram's limits: rows longer
 /// than [`MAX_ROW_BUTTONS`] are wrapped, buttons past [`MAX_BUTTONS`] are left out, and a
 /// button whose data is over [`MAX_CALLBACK_BYTES`] or empty is left out (the encoder should
 /// not have made one).
@@ -73,7 +89,7 @@ pub fn keyboard(rows: &[Vec<(String, String)>]) -> Option<InlineKeyboardMarkup> 
             if current.len() == MAX_ROW_BUTTONS {
                 out.push(std::mem::take(&mut current));
             }
-            current.push(InlineKeyboardButton::callback(label.clone(), data.clone()));
+            current.push(button(label, data));
             count += 1;
         }
         if !current.is_empty() {

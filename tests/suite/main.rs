@@ -15,4 +15,5 @@ mod messy;
 mod properties;
 mod quiz;
 mod safety;
+mod study;
 mod telegram;
