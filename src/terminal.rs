@@ -290,7 +290,7 @@ pub fn reply(
                 }
             }
             if let Some(w) = weakest {
-                let _ = writeln!(out, "Weakest: {} ({}).", w.label, w.summary());
+                let _ = writeln!(out, "Weakest: {} — {}.", w.label, w.summary());
             }
         }
     }

@@ -199,7 +199,7 @@ impl Handler {
                     r.doc,
                     r.section,
                     SectionScore {
-                        label: truncate_label(&label),
+                        label,
                         answered: r.answered,
                         correct: r.correct,
                     },
@@ -439,10 +439,9 @@ impl Handler {
         }
         Reply::notice(match chosen {
             Some(d) => format!(
-                "This chat now reads {} ({} sections). Questions, /sections, /read and /quiz keep to it; /text all goes back to all {} texts.",
+                "This chat now reads {} ({} sections). Questions, /sections, /read and /quiz keep to it; /text all goes back to all the texts.",
                 d.title,
                 d.sections.len(),
-                documents.len()
             ),
             None => format!("This chat now reads all {} texts.", documents.len()),
         })

@@ -197,6 +197,16 @@ mod tests {
     /// The integer overflow that crashed the bot: a "More" button with a huge first rank
     /// (anyone can send any callback data) made the rank of the next results overflow.
     #[test]
+    fn a_link_is_no_callback_data_and_link_like_data_is_not_a_button_of_ours() {
+        let link = Action::Link("https://t.me/studybot?start=review".into());
+        assert_eq!(encode(&link, "abcdef"), None);
+        assert_eq!(
+            decode("https://t.me/studybot?start=review", "abcdef"),
+            Err(DecodeError::Malformed)
+        );
+    }
+
+    #[test]
     fn huge_numbers_in_callback_data_are_refused() {
         for data in [
             "m:18446744073709551615:1:abcdef",

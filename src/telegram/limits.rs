@@ -114,6 +114,29 @@ mod tests {
     }
 
     #[test]
+    fn a_web_link_becomes_a_link_button_and_anything_else_a_callback() {
+        use teloxide::types::InlineKeyboardButtonKind;
+        let rows = vec![vec![
+            (
+                "Review".to_string(),
+                "https://t.me/studybot?start=review".to_string(),
+            ),
+            ("Page".to_string(), "t:2:abcdef".to_string()),
+        ]];
+        let kb = keyboard(&rows).unwrap();
+        let kinds: Vec<&InlineKeyboardButtonKind> = kb
+            .inline_keyboard
+            .iter()
+            .flatten()
+            .map(|b| &b.kind)
+            .collect();
+        assert!(
+            matches!(kinds[0], InlineKeyboardButtonKind::Url(u) if u.as_str() == "https://t.me/studybot?start=review")
+        );
+        assert!(matches!(kinds[1], InlineKeyboardButtonKind::CallbackData(d) if d == "t:2:abcdef"));
+    }
+
+    #[test]
     fn keyboards_stay_within_100_buttons_8_a_row_and_64_bytes() {
         let rows: Vec<Vec<(String, String)>> = (0..30)
             .map(|r| {

@@ -467,9 +467,9 @@ pub fn reply(reply: &Reply, tag: &str) -> Message {
             if let Some(w) = weakest {
                 h.text("\n\nWeakest: ")
                     .bold(&w.label)
-                    .text(" (")
+                    .text(" — ")
                     .text(&w.summary())
-                    .text("). Read it again?");
+                    .text(". Read it again?");
             }
         }
         Content::ReviewStarted { due } => {

@@ -183,45 +183,89 @@ fn the_deep_link_from_a_group_opens_the_review_in_the_private_chat() {
     assert_no_violations(&api);
 }
 
-/// Garden headings of the handbook's first document, which the second never uses.
-const GARDEN: [&str; 4] = ["Community Garden", "Membership", "Composting", "Disputes"];
+/// A corpus of two texts: the groundwater report (document 1) and the shipped text
+/// (document 2), whose curated quiz bank is used.
+fn two_texts() -> (tempfile::TempDir, Vec<(&'static str, String)>) {
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "tests/fixtures/report/groundwater-survey.txt",
+        "corpus/russia-october-1917.txt",
+    ] {
+        let from = root().join(file);
+        std::fs::copy(&from, dir.path().join(from.file_name().unwrap())).unwrap();
+    }
+    let env = vec![
+        ("STUDYBOT__CORPUS__DIR", dir.path().display().to_string()),
+        (
+            "STUDYBOT__CORPUS__QUIZ_DIR",
+            root().join("corpus/quiz").display().to_string(),
+        ),
+    ];
+    (dir, env)
+}
+
+/// The documents of the questions of every quiz started in `chat`.
+fn quiz_documents(data: &std::path::Path, chat: i64) -> Vec<u64> {
+    let db = rusqlite::Connection::open(data.join("studybot.sqlite3")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT questions FROM quizzes WHERE chat = ?1")
+        .unwrap();
+    let rows: Vec<String> = stmt
+        .query_map([chat], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.iter()
+        .flat_map(|json| {
+            let questions: Vec<serde_json::Value> = serde_json::from_str(json).unwrap();
+            questions
+                .into_iter()
+                .map(|q| q["doc"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
 
 #[test]
 fn text_restricts_answers_and_quizzes_in_one_chat_not_another_and_survives_a_restart() {
     let api = FakeApi::start();
     let data = tempfile::tempdir().unwrap();
-    let corpus = root().join("tests/fixtures/handbook");
-    let corpus = corpus.to_str().unwrap();
-    let env = [("STUDYBOT__CORPUS__DIR", corpus)];
+    let (_corpus, env) = two_texts();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut bot = ready_bot(&api, data.path(), &env);
     let (one, other) = (951, 952);
     api.push_update(fake_api::private_text(one, "Ola", "/texts"));
     let texts = wait_for_text(&api, one, "I serve 2 texts");
+    assert!(
+        texts.contains("1. Groundwater survey (6 sections)"),
+        "{texts}"
+    );
     assert!(texts.contains("This chat reads all of them"), "{texts}");
     api.push_update(fake_api::private_text(one, "Ola", "/text 2"));
     let set = wait_for_text(&api, one, "This chat now reads");
-    assert!(set.contains("Field notes on the orchard"), "{set}");
-    api.push_update(fake_api::private_text(one, "Ola", "how is compost made"));
-    api.push_update(fake_api::private_text(other, "Oto", "how is compost made"));
+    assert!(set.contains("Russia - October 1917"), "{set}");
+    let question = "how many village wells did the survey measure";
+    api.push_update(fake_api::private_text(one, "Ola", question));
+    api.push_update(fake_api::private_text(other, "Oto", question));
     wait_until(&api, "both chats are answered", WAIT, || {
         sent_texts(&api, one).len() == 3 && !sent_texts(&api, other).is_empty()
     });
     let restricted = sent_texts(&api, one).pop().unwrap();
     assert!(
-        !restricted.contains("Community Garden"),
-        "chat {one} reads the orchard notes only: {restricted}"
+        !restricted.contains("Groundwater"),
+        "chat {one} reads the shipped text only: {restricted}"
     );
     let everything = sent_texts(&api, other).pop().unwrap();
-    assert!(everything.contains("Community Garden"), "{everything}");
-    api.push_update(fake_api::private_text(one, "Ola", "/quiz 2"));
+    assert!(everything.contains("Groundwater survey"), "{everything}");
+    api.push_update(fake_api::private_text(one, "Ola", "/quiz 10"));
     wait_until(&api, "a quiz poll", WAIT, || {
         !polls_to(&api, one).is_empty()
     });
-    let poll = polls_to(&api, one).remove(0);
-    let explanation = poll.body["explanation"].as_str().unwrap();
+    let docs = quiz_documents(data.path(), one);
+    assert_eq!(docs.len(), 10);
     assert!(
-        GARDEN.iter().all(|g| !explanation.contains(g)),
-        "the quiz keeps to the orchard notes: {explanation}"
+        docs.iter().all(|&d| d == 1),
+        "the quiz keeps to the chat's text: {docs:?}"
     );
     api.push_update(fake_api::private_text(one, "Ola", "/stop"));
     wait_for_text(&api, one, "Quiz stopped");
@@ -242,7 +286,7 @@ fn text_restricts_answers_and_quizzes_in_one_chat_not_another_and_survives_a_res
     });
     let after = sent_texts(&api, one).pop().unwrap();
     assert!(
-        after.contains("This chat reads Field notes on the orchard"),
+        after.contains("This chat reads") && after.contains("Russia - October 1917"),
         "the choice survives a restart: {after}"
     );
     let unchanged = sent_texts(&api, other).pop().unwrap();
@@ -303,8 +347,7 @@ fn chat(data: &std::path::Path, env: &[(&str, &str)], script: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The option numbers of the last question printed, and the number of the right one given
-/// the feedback "The answer is …" for a wrong pick.
+/// The options of the last question printed.
 fn options_of_last_question(out: &str) -> Vec<String> {
     let start = out.rfind("Question ").unwrap();
     out[start..]
@@ -316,48 +359,44 @@ fn options_of_last_question(out: &str) -> Vec<String> {
 }
 
 #[test]
-fn the_terminal_reviews_wrong_answers_on_the_schedule_and_keeps_the_deck() {
+fn the_terminal_reviews_a_wrong_answer_on_the_schedule_and_keeps_the_deck() {
     let data = tempfile::tempdir().unwrap();
-    // Answer option 1 of each of 3 questions; whatever was wrong joins the deck.
-    let out = chat(data.path(), &[], "/quiz 3\n1\n1\n1\n/review\n/quit\n");
-    let wrong = out.matches("Not quite. The answer is ").count();
-    if wrong == 0 {
-        assert!(out.contains("review deck is empty"), "{out}");
-        return;
+    // One-question quizzes answered with option 1 until one is wrong (each is right with
+    // chance 1/4).
+    let mut out = String::new();
+    for _ in 0..12 {
+        out = chat(data.path(), &[], "/quiz 1\n1\n/quit\n");
+        if out.contains("Not quite.") {
+            break;
+        }
     }
-    assert!(
-        out.contains(&format!(
-            "Review: {wrong} question{} due",
-            if wrong == 1 { "" } else { "s" }
-        )),
-        "{out}"
-    );
-    assert!(out.contains("Review (box 1):"), "{out}");
-    // A new process: the deck is kept. Answer the first card right, using the answer the
-    // quiz gave for it.
-    let first = chat(data.path(), &[], "/review\n/quit\n");
-    let options = options_of_last_question(&first);
-    let asked = first[first.rfind("Question ").unwrap()..]
-        .lines()
-        .next()
-        .unwrap()
-        .trim_start_matches("Question 1/1: ")
-        .to_string();
-    // The quiz's feedback for that question named the right answer.
-    let quiz_part = &out[out.find(&asked).unwrap()..];
-    let answer = quiz_part
+    let answer = out
         .split("Not quite. The answer is ")
         .nth(1)
-        .unwrap()
+        .unwrap_or_else(|| panic!("no wrong answer in 12 quizzes: {out}"))
         .lines()
         .next()
+        .unwrap();
+    let answer = answer.strip_suffix('.').unwrap_or(answer).to_string();
+    // A new process: the deck is kept.
+    let first = chat(data.path(), &[], "/review\n/quit\n");
+    assert!(first.contains("Review: 1 question due"), "{first}");
+    assert!(first.contains("Review (box 1):"), "{first}");
+    let n = options_of_last_question(&first)
+        .iter()
+        .position(|o| *o == answer)
         .unwrap()
-        .trim_end_matches('.')
-        .to_string();
-    let n = options.iter().position(|o| *o == answer).unwrap() + 1;
+        + 1;
     let reviewed = chat(data.path(), &[], &format!("/review\n{n}\n/quit\n"));
     assert!(reviewed.contains("Right!"), "{reviewed}");
     assert!(reviewed.contains('§'), "the explanation cites the passage");
+    assert!(
+        reviewed
+            .contains("Review done for now. Your deck has 1 card. The next is due in 24 hours."),
+        "{reviewed}"
+    );
+    let now = chat(data.path(), &[], "/review\n/quit\n");
+    assert!(now.contains("Nothing to review now"), "{now}");
     // A day later the card is due again, from box 2.
     let later = chat(
         data.path(),
@@ -476,6 +515,13 @@ fn snapshot_review_messages_and_score_by_section() {
     for (section, correct) in [(5, true), (5, false), (6, true), (2, false), (2, false)] {
         store.record_section(5, 5, 0, section, correct).unwrap();
     }
+    // The player's overall record, as a quiz answer leaves it.
+    let id = store.create_quiz(5, 5, "[]", now).unwrap().unwrap();
+    store.begin_question(id, 0, "q", now + 30, now).unwrap();
+    store.attach_poll(id, 0, "quiz-poll", 1, None).unwrap();
+    store
+        .record_answer("quiz-poll", 5, "Ann <&>", 1, &studybot::quiz::score)
+        .unwrap();
     let score = h
         .command_in_chat(5, &caller(true), false, &Command::Score, now)
         .0;
