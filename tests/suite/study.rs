@@ -257,6 +257,27 @@ fn text_restricts_answers_and_quizzes_in_one_chat_not_another_and_survives_a_res
     );
     let everything = sent_texts(&api, other).pop().unwrap();
     assert!(everything.contains("Groundwater survey"), "{everything}");
+    // Inline queries carry no chat: they follow the member's private chat with the bot.
+    api.push_update(fake_api::inline_query(one, question));
+    let inline = api.wait_for("answerInlineQuery", 1, WAIT);
+    api.push_update(fake_api::inline_query(other, question));
+    let inline = {
+        let mut all = api.wait_for("answerInlineQuery", 2, WAIT);
+        all.truncate(2);
+        assert_eq!(inline.len(), 1);
+        all
+    };
+    let results = |call: &fake_api::Call| call.body["results"].to_string();
+    assert!(
+        !results(&inline[0]).contains("Groundwater"),
+        "{}",
+        results(&inline[0])
+    );
+    assert!(
+        results(&inline[1]).contains("Groundwater survey"),
+        "{}",
+        results(&inline[1])
+    );
     api.push_update(fake_api::private_text(one, "Ola", "/quiz 10"));
     wait_until(&api, "a quiz poll", WAIT, || {
         !polls_to(&api, one).is_empty()
@@ -472,6 +493,41 @@ fn snapshot_texts_and_text() {
         .command_in_chat(-1, &caller(false), true, &Command::Text("1".into()), 0)
         .0;
     insta::assert_snapshot!("text_refused", rendered(&h, &refused));
+}
+
+#[test]
+fn sections_and_read_keep_to_the_chats_text() {
+    let (h, _) = studied(handbook());
+    let admin = caller(true);
+    let toc = |chat: i64| {
+        rendered(
+            &h,
+            &h.command_in_chat(chat, &admin, false, &Command::Sections, 0)
+                .0,
+        )
+    };
+    assert!(toc(1).contains("Composting") && toc(1).contains("Pruning"));
+    h.command_in_chat(1, &admin, false, &Command::Text("2".into()), 0);
+    assert!(
+        !toc(1).contains("Composting") && toc(1).contains("Pruning"),
+        "{}",
+        toc(1)
+    );
+    assert!(
+        toc(2).contains("Composting"),
+        "another chat still reads both"
+    );
+    let read = |chat: i64| {
+        rendered(
+            &h,
+            &h.command_in_chat(chat, &admin, false, &Command::Read("1".into()), 0)
+                .0,
+        )
+    };
+    assert!(read(1).contains("orchard"), "{}", read(1));
+    assert!(read(2).contains("Community Garden"), "{}", read(2));
+    h.command_in_chat(1, &admin, false, &Command::Text("all".into()), 0);
+    assert!(toc(1).contains("Composting"));
 }
 
 #[test]
