@@ -165,9 +165,26 @@ impl Engine {
 
     /// Answers `question` with up to `top_k` excerpts.
     pub fn ask(&self, question: &str, top_k: usize) -> Result<Answer> {
+        self.ask_in(question, top_k, None)
+    }
+
+    /// Answers `question` from document `doc` only when given (a chat's current text), from
+    /// every document otherwise.
+    pub fn ask_in(&self, question: &str, top_k: usize, doc: Option<usize>) -> Result<Answer> {
         let question = question.trim();
         let top_k = top_k.clamp(1, MAX_TOP_K);
-        let ranking = self.search.search(&self.corpus, question, top_k * 2 + 3)?;
+        let wanted = top_k * 2 + 3;
+        // The ranking is over every document; asking for more keeps enough of one document's
+        // passages once the others are left out.
+        let fetch = if doc.is_some() { wanted * 8 } else { wanted };
+        let mut ranking = self.search.search(&self.corpus, question, fetch)?;
+        if let Some(d) = doc {
+            let corpus = &self.corpus;
+            ranking
+                .hits
+                .retain(|h| corpus.passages.get(h.passage).is_some_and(|p| p.doc == d));
+            ranking.hits.truncate(wanted);
+        }
         let stems = excerpt::query_stems(ranking.terms());
         let tier = ranking.tier(self.settings.min_confidence, self.search.weights());
         let results: Vec<AnswerItem> = ranking
@@ -285,10 +302,16 @@ impl Engine {
 
     /// The table of contents of every document.
     pub fn toc(&self) -> Vec<TocEntry> {
+        self.toc_in(None)
+    }
+
+    /// The table of contents of document `doc` when given, of every document otherwise.
+    pub fn toc_in(&self, doc: Option<usize>) -> Vec<TocEntry> {
         self.corpus
             .documents
             .iter()
             .enumerate()
+            .filter(|(d, _)| doc.is_none_or(|wanted| wanted == *d))
             .flat_map(|(d, doc)| {
                 doc.sections.iter().map(move |s| TocEntry {
                     doc: d,

@@ -285,17 +285,30 @@ pub fn reply(
                 );
             }
         }
-        Content::Score { name, record } => match record {
-            Some(r) => {
-                let _ = writeln!(out, "{name}: {}", crate::commands::record_summary(r));
+        Content::ReviewStarted { due } => {
+            let _ = writeln!(
+                out,
+                "Review: {due} question{} due. Answer each with the option's number.",
+                if *due == 1 { "" } else { "s" }
+            );
+        }
+        Content::Score {
+            name,
+            record,
+            sections,
+            weakest,
+        } => {
+            score(&mut out, name, record.as_ref());
+            if !sections.is_empty() {
+                out.push_str("By section:\n");
+                for s in sections {
+                    let _ = writeln!(out, "  {} — {}", s.label, s.summary());
+                }
             }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "{name}, you have not answered any quiz question here yet. Try /quiz."
-                );
+            if let Some(w) = weakest {
+                let _ = writeln!(out, "Weakest: {} — {}.", w.label, w.summary());
             }
-        },
+        }
     }
     let mut actions = Vec::new();
     let mut choices = Vec::new();
@@ -307,4 +320,19 @@ pub fn reply(
         let _ = writeln!(out, "{}", choices.join("  "));
     }
     (out, actions)
+}
+
+/// One player's record line.
+fn score(out: &mut String, name: &str, record: Option<&crate::store::PlayerRecord>) {
+    match record {
+        Some(r) => {
+            let _ = writeln!(out, "{name}: {}", crate::commands::record_summary(r));
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "{name}, you have not answered any quiz question here yet. Try /quiz."
+            );
+        }
+    }
 }

@@ -25,6 +25,8 @@ struct Pending {
     correct: usize,
     options: Vec<String>,
     explanation: String,
+    /// The review card it asks, when it is a review's question.
+    review: Option<String>,
 }
 
 struct Session {
@@ -95,6 +97,7 @@ impl Session {
                     correct: asked.question.correct,
                     options: asked.question.options.clone(),
                     explanation: asked.question.explanation.clone(),
+                    review: None,
                 });
                 self.show(&Reply::plain(Content::QuizQuestion {
                     index: asked.index,
@@ -117,19 +120,73 @@ impl Session {
         }
     }
 
+    /// Asks the next card of the review, other than `skip` (the card just answered), or shows
+    /// the message that ends the review: the same steps Telegram takes.
+    fn next_review(&mut self, skip: Option<&str>) {
+        let Some(service) = self.handler.quiz().cloned() else {
+            return;
+        };
+        let due = match self.handler.review_next(USER, unix_now(), skip) {
+            Ok(due) => due,
+            Err(reply) => {
+                self.pending = None;
+                self.show(&reply);
+                return;
+            }
+        };
+        // Unique per asking: the same card may come back in one session.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let poll = format!("terminal:review:{nanos}");
+        let question = due.question;
+        if let Err(err) = service.attach_review_poll(&poll, USER, CHAT, &due.key, question.correct)
+        {
+            let _ = writeln!(self.out, "Could not save the review: {err}");
+            return;
+        }
+        self.pending = Some(Pending {
+            poll,
+            correct: question.correct,
+            options: question.options.clone(),
+            explanation: question.explanation.clone(),
+            review: Some(due.key),
+        });
+        let _ = writeln!(self.out, "Review (box {}):", due.level);
+        self.show(&Reply::plain(Content::QuizQuestion {
+            index: 0,
+            total: 1,
+            question,
+        }));
+    }
+
     fn answer(&mut self, pending: Pending, n: usize) {
         let Some(service) = self.handler.quiz().cloned() else {
             return;
         };
-        if let Err(err) = service.answer_poll(&pending.poll, USER, &self.name, &[(n - 1) as u8]) {
+        if let Err(err) = service.answer_poll(
+            &pending.poll,
+            USER,
+            &self.name,
+            &[(n - 1) as u8],
+            unix_now(),
+        ) {
             let _ = writeln!(self.out, "Could not save your answer: {err}");
         }
         self.show(&Reply::plain(Content::QuizFeedback {
             correct: n - 1 == pending.correct,
-            answer: pending.options[pending.correct].clone(),
+            answer: pending
+                .options
+                .get(pending.correct)
+                .cloned()
+                .unwrap_or_default(),
             explanation: pending.explanation,
         }));
-        self.next_question(true);
+        match pending.review {
+            Some(key) => self.next_review(Some(&key)),
+            None => self.next_question(true),
+        }
     }
 
     fn line(&mut self, line: &str) {
@@ -179,20 +236,26 @@ impl Session {
             Parsed::Command(Command::Reset) => self.handler.reset_prompt(&self.caller()),
             Parsed::Command(Command::Score) => self.handler.score(CHAT, USER, &self.name),
             Parsed::Command(Command::Top) => self.handler.top(CHAT),
+            Parsed::Command(Command::Review) => {
+                let reply = self.handler.review(&self.caller(), false, unix_now());
+                self.show(&reply);
+                if matches!(reply.content, Content::ReviewStarted { .. }) {
+                    self.next_review(None);
+                }
+                return;
+            }
             Parsed::Command(Command::Ask(question)) => {
-                let reply = self
-                    .handler
-                    .command(&Command::Ask(question.clone()))
-                    .unwrap_or_else(|| Reply::notice("Type /help for the commands."));
+                let reply = self.handler.ask_in(Some(CHAT), &question);
                 self.show_answer(&reply, Some(question));
                 return;
             }
-            Parsed::Command(command) => self
-                .handler
-                .command(&command)
-                .unwrap_or_else(|| Reply::notice("Type /help for the commands.")),
+            Parsed::Command(command) => {
+                self.handler
+                    .command_in_chat(CHAT, &self.caller(), false, &command, unix_now())
+                    .0
+            }
             Parsed::Text(text) => {
-                let reply = self.handler.ask(&text);
+                let reply = self.handler.ask_in(Some(CHAT), &text);
                 self.show_answer(&reply, Some(text));
                 return;
             }

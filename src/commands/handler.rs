@@ -5,12 +5,16 @@
 use std::sync::Arc;
 
 use super::paginate::{paginate, toc_pages};
-use super::view::{truncate_label, Button, Content, Page, Reply, ShownPassage};
+use super::view::{
+    truncate_label, Button, Content, Page, Reply, SectionScore, ShownPassage, MAX_SCORE_SECTIONS,
+};
 use super::{Action, Command};
 use crate::answer::Answer;
 use crate::engine::Engine;
+use crate::quiz::review::ReviewNext;
 use crate::quiz::session::{QuizService, Started, Stop};
 use crate::search::excerpt::Marked;
+use crate::store::DeckSummary;
 
 /// Who gave a command, as far as the chat's rules care.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +52,8 @@ pub struct Handler {
     quiz: Option<Arc<QuizService>>,
     top_k: usize,
     tag: String,
+    /// The bot's username, for links to its private chat (set once the adapter knows it).
+    username: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl Handler {
@@ -60,6 +66,7 @@ impl Handler {
             quiz: None,
             top_k,
             tag,
+            username: Default::default(),
         }
     }
 
@@ -67,6 +74,12 @@ impl Handler {
     pub fn with_quiz(mut self, quiz: Arc<QuizService>) -> Handler {
         self.quiz = Some(quiz);
         self
+    }
+
+    /// Records the bot's username (without `@`), for the link a group's `/review` replies
+    /// with. The first call wins.
+    pub fn set_username(&self, username: &str) {
+        let _ = self.username.set(username.to_string());
     }
 
     /// The quiz service, if quizzes are on.
@@ -109,7 +122,17 @@ impl Handler {
             return (Self::no_quizzes(), None);
         };
         let mut rng = rand::thread_rng();
-        match quiz.start(&self.engine.corpus, chat, by, args, now, cooldown, &mut rng) {
+        let doc = self.chat_doc(chat);
+        match quiz.start_in(
+            &self.engine.corpus,
+            doc,
+            chat,
+            by,
+            args,
+            now,
+            cooldown,
+            &mut rng,
+        ) {
             Ok(Ok(started)) => (
                 Reply::plain(Content::QuizStarted(
                     started.clone(),
@@ -155,12 +178,68 @@ impl Handler {
         let Some(quiz) = &self.quiz else {
             return Self::no_quizzes();
         };
-        match quiz.score(chat, user) {
-            Ok(record) => Reply::plain(Content::Score {
+        let (record, records) = match (quiz.score(chat, user), quiz.sections(chat, user)) {
+            (Ok(record), Ok(records)) => (record, records),
+            (Err(err), _) | (_, Err(err)) => return Self::store_failed(&err),
+        };
+        let corpus = &self.engine.corpus;
+        let several = corpus.documents.len() > 1;
+        let scored: Vec<(usize, usize, SectionScore)> = records
+            .iter()
+            .filter(|r| r.answered > 0)
+            .filter_map(|r| {
+                let section = corpus.section(r.doc, r.section)?;
+                let document = corpus.documents.get(r.doc)?;
+                let label = if several {
+                    format!("{}, §{} {}", document.title, section.number, section.title)
+                } else {
+                    format!("§{} {}", section.number, section.title)
+                };
+                Some((
+                    r.doc,
+                    r.section,
+                    SectionScore {
+                        label,
+                        answered: r.answered,
+                        correct: r.correct,
+                    },
+                ))
+            })
+            .collect();
+        // The weakest section: the lowest share of right answers (compared without division),
+        // then the most answered; only a section with a wrong answer is weak.
+        let weakest = scored
+            .iter()
+            .filter(|(_, _, s)| s.correct < s.answered)
+            .min_by(|(_, _, a), (_, _, b)| {
+                (i128::from(a.correct) * i128::from(b.answered))
+                    .cmp(&(i128::from(b.correct) * i128::from(a.answered)))
+                    .then(b.answered.cmp(&a.answered))
+            })
+            .cloned();
+        let buttons = match &weakest {
+            Some((doc, section, s)) => vec![vec![Button {
+                label: truncate_label(&format!("Read {}", s.label)),
+                action: Action::Open {
+                    doc: *doc,
+                    section: *section,
+                },
+            }]],
+            None => Vec::new(),
+        };
+        Reply {
+            content: Content::Score {
                 name: name.to_string(),
                 record,
-            }),
-            Err(err) => Self::store_failed(&err),
+                sections: scored
+                    .into_iter()
+                    .take(MAX_SCORE_SECTIONS)
+                    .map(|(_, _, s)| s)
+                    .collect(),
+                weakest: weakest.map(|(_, _, s)| s),
+            },
+            buttons,
+            replace: false,
         }
     }
 
@@ -218,10 +297,15 @@ impl Handler {
             Command::Help => Reply::plain(Content::Help),
             Command::Ask(question) => self.ask(question),
             Command::Sections => self.sections(),
-            Command::Read(arg) => self.read_arg(arg),
-            Command::Quiz(_) | Command::Stop | Command::Score | Command::Top | Command::Reset => {
-                return None
-            }
+            Command::Read(arg) => self.read_in(None, arg),
+            Command::Texts => self.texts(None),
+            Command::Quiz(_)
+            | Command::Stop
+            | Command::Score
+            | Command::Top
+            | Command::Reset
+            | Command::Review
+            | Command::Text(_) => return None,
         })
     }
 
@@ -248,12 +332,168 @@ impl Handler {
             Command::Score => (self.score(chat, caller.user, &caller.name), None, None),
             Command::Top => (self.top(chat), None, None),
             Command::Reset => (self.reset_prompt(caller), None, None),
+            Command::Review => (self.review(caller, group, now), None, None),
+            Command::Texts => (self.texts(Some(chat)), None, None),
+            Command::Text(arg) => (self.set_text(chat, caller, group, arg), None, None),
+            Command::Ask(question) => (self.ask_in(Some(chat), question), None, None),
+            Command::Sections => (self.sections_in(Some(chat)), None, None),
+            Command::Read(arg) => (self.read_in(Some(chat), arg), None, None),
             other => (
                 self.command(other)
                     .unwrap_or_else(|| Reply::notice("Send /help for the commands.")),
                 None,
                 None,
             ),
+        }
+    }
+
+    /// The current text of `chat`: its document index, when one is set and still served.
+    /// With a single document there is no choice to make.
+    pub fn chat_doc(&self, chat: i64) -> Option<usize> {
+        let quiz = self.quiz.as_ref()?;
+        let documents = &self.engine.corpus.documents;
+        if documents.len() < 2 {
+            return None;
+        }
+        let file = match quiz.store().chat_text(chat) {
+            Ok(file) => file?,
+            Err(err) => {
+                tracing::error!(error = %err, "could not read the chat's text");
+                return None;
+            }
+        };
+        documents.iter().position(|d| d.file == file)
+    }
+
+    /// `/texts`: the documents served, numbered, with their section counts, and which one
+    /// `chat` reads.
+    pub fn texts(&self, chat: Option<i64>) -> Reply {
+        let documents = &self.engine.corpus.documents;
+        let sections = |n: usize| format!("{n} section{}", if n == 1 { "" } else { "s" });
+        if let [one] = documents.as_slice() {
+            return Reply::notice(format!(
+                "I serve one text: {} ({}).",
+                one.title,
+                sections(one.sections.len())
+            ));
+        }
+        let mut text = format!("I serve {} texts:\n", documents.len());
+        for (i, d) in documents.iter().enumerate() {
+            text.push_str(&format!(
+                "{}. {} ({})\n",
+                i + 1,
+                d.title,
+                sections(d.sections.len())
+            ));
+        }
+        let current = chat.and_then(|c| self.chat_doc(c));
+        text.push_str(&match current.and_then(|d| documents.get(d)) {
+            Some(d) => format!("\nThis chat reads {}. ", d.title),
+            None => "\nThis chat reads all of them. ".to_string(),
+        });
+        text.push_str("Choose one with /text followed by its number; /text all goes back to all.");
+        Reply::notice(text)
+    }
+
+    /// `/text N` or `/text all`: sets or clears `chat`'s current text; in a group only an
+    /// admin may.
+    pub fn set_text(&self, chat: i64, caller: &Caller, group: bool, arg: &str) -> Reply {
+        let documents = &self.engine.corpus.documents;
+        if let [one] = documents.as_slice() {
+            return Reply::notice(format!("I serve one text only: {}.", one.title));
+        }
+        let Some(quiz) = &self.quiz else {
+            return Reply::notice("Choosing a text is not available here.");
+        };
+        let arg = arg.trim();
+        let usage = || {
+            Reply::notice(format!(
+                "Which text? Send /text followed by a number from 1 to {}, or /text all. See /texts.",
+                documents.len()
+            ))
+        };
+        if arg.is_empty() {
+            return usage();
+        }
+        if group && !caller.admin {
+            return Reply::notice("Only an admin of this chat can choose its text.");
+        }
+        let chosen = if arg.eq_ignore_ascii_case("all") {
+            None
+        } else {
+            match arg
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| documents.get(i))
+            {
+                Some(d) => Some(d),
+                None => return usage(),
+            }
+        };
+        if let Err(err) = quiz
+            .store()
+            .set_chat_text(chat, chosen.map(|d| d.file.as_str()))
+        {
+            return Self::store_failed(&err);
+        }
+        Reply::notice(match chosen {
+            Some(d) => format!(
+                "This chat now reads {} ({} sections). Questions, /sections, /read and /quiz keep to it; /text all goes back to all the texts.",
+                d.title,
+                d.sections.len(),
+            ),
+            None => format!("This chat now reads all {} texts.", documents.len()),
+        })
+    }
+
+    /// `/review`: in a private chat, starts the review of the caller's due cards (the adapter
+    /// then asks them one by one, see [`Self::review_next`]); in a group, a link to the
+    /// bot's private chat, where the review starts.
+    pub fn review(&self, caller: &Caller, group: bool, now: i64) -> Reply {
+        let Some(quiz) = &self.quiz else {
+            return Self::no_quizzes();
+        };
+        if group {
+            let text = "Reviews run in my private chat, at your own pace.";
+            return match self.username.get() {
+                Some(username) => Reply {
+                    content: Content::Notice(format!(
+                        "{text} Open it with the button to review the questions you got wrong."
+                    )),
+                    buttons: vec![vec![Button {
+                        label: "Review in private".into(),
+                        action: Action::Link(format!("https://t.me/{username}?start=review")),
+                    }]],
+                    replace: false,
+                },
+                None => Reply::notice(format!("{text} Send me /review there.")),
+            };
+        }
+        match quiz.review_next(caller.user, now, None) {
+            Ok(ReviewNext::Ask(due)) => Reply::plain(Content::ReviewStarted { due: due.due_now }),
+            Ok(ReviewNext::Nothing(deck)) => review_summary(&deck, now, false),
+            Err(err) => Self::store_failed(&err),
+        }
+    }
+
+    /// The next card of `user`'s review, other than `skip` (the card just answered), or the
+    /// message that ends the review.
+    pub fn review_next(
+        &self,
+        user: i64,
+        now: i64,
+        skip: Option<&str>,
+    ) -> Result<crate::quiz::review::Due, Box<Reply>> {
+        let Some(quiz) = &self.quiz else {
+            return Err(Box::new(Self::no_quizzes()));
+        };
+        match quiz.review_next(user, now, skip) {
+            Ok(ReviewNext::Ask(due)) => Ok(due),
+            Ok(ReviewNext::Nothing(deck)) => {
+                Err(Box::new(review_summary(&deck, now, skip.is_some())))
+            }
+            Err(err) => Err(Box::new(Self::store_failed(&err))),
         }
     }
 
@@ -265,8 +505,14 @@ impl Handler {
         }
     }
 
-    /// Answers a question.
+    /// Answers a question from every text.
     pub fn ask(&self, question: &str) -> Reply {
+        self.ask_in(None, question)
+    }
+
+    /// Answers a question in `chat` (from its current text, when it has one).
+    pub fn ask_in(&self, chat: Option<i64>, question: &str) -> Reply {
+        let doc = chat.and_then(|c| self.chat_doc(c));
         let question = question.trim();
         if question.is_empty() {
             return Reply::notice(
@@ -274,7 +520,7 @@ impl Handler {
                     + &example_question(&self.engine),
             );
         }
-        match self.engine.ask(question, self.top_k) {
+        match self.engine.ask_in(question, self.top_k, doc) {
             Ok(answer) => {
                 let buttons = self.answer_buttons(&answer);
                 Reply {
@@ -332,10 +578,16 @@ impl Handler {
 
     /// The first page of the table of contents, with a button per section.
     pub fn sections(&self) -> Reply {
+        self.sections_in(None)
+    }
+
+    /// The first page of `chat`'s table of contents (its current text's, when it has one).
+    pub fn sections_in(&self, chat: Option<i64>) -> Reply {
+        let doc = chat.and_then(|c| self.chat_doc(c));
         Reply {
             replace: false,
             ..self
-                .toc_page(1)
+                .toc_page_in(doc, 1)
                 .unwrap_or_else(|| Reply::notice("The text has no sections."))
         }
     }
@@ -343,7 +595,12 @@ impl Handler {
     /// A page of the table of contents: its sections as buttons, two a row, and
     /// previous/next buttons.
     pub fn toc_page(&self, page: usize) -> Option<Reply> {
-        let mut pages = toc_pages(self.engine.toc());
+        self.toc_page_in(None, page)
+    }
+
+    /// A page of the table of contents of document `doc`, or of every document.
+    fn toc_page_in(&self, doc: Option<usize>, page: usize) -> Option<Reply> {
+        let mut pages = toc_pages(self.engine.toc_in(doc));
         let count = pages.len();
         let index = page.checked_sub(1).filter(|&i| i < count)?;
         let entries = pages.swap_remove(index);
@@ -389,9 +646,11 @@ impl Handler {
         })
     }
 
-    fn read_arg(&self, arg: &str) -> Reply {
+    /// `/read N` in `chat`: section N of its current text, when it has one.
+    fn read_in(&self, chat: Option<i64>, arg: &str) -> Reply {
+        let current = chat.and_then(|c| self.chat_doc(c));
         let arg = arg.trim().trim_start_matches('§');
-        let sections = self.engine.toc().len();
+        let sections = self.engine.toc_in(current).len();
         let usage = || {
             Reply::notice(format!(
                 "Which section? Send /read followed by a number from 1 to {sections}, or see /sections."
@@ -408,7 +667,7 @@ impl Handler {
                 _ => return usage(),
             },
             None => match arg.parse::<usize>() {
-                Ok(s) => (0, s),
+                Ok(s) => (current.unwrap_or(0), s),
                 Err(_) => return usage(),
             },
         };
@@ -528,9 +787,10 @@ impl Handler {
                 })
                 .ok_or_else(|| "That section no longer exists. Try /sections.".to_string()),
             Action::Toc { page } => self
-                .toc_page(*page)
+                .toc_page_in(self.chat_doc(chat), *page)
                 .ok_or_else(|| "That page no longer exists. Try /sections.".to_string()),
             Action::Reset(confirmed) => self.reset(chat, caller, *confirmed),
+            Action::Link(url) => Err(format!("Open {url} in Telegram.")),
         }
     }
 
@@ -559,6 +819,56 @@ impl Handler {
             ..done
         })
     }
+}
+
+/// The message that ends a review or answers a `/review` with nothing due: how many cards
+/// the deck has and when the next is due.
+pub fn review_summary(deck: &DeckSummary, now: i64, done: bool) -> Reply {
+    if deck.cards == 0 {
+        return Reply::notice(
+            "Your review deck is empty. Questions you answer wrongly in a quiz join it, and /review asks them again.",
+        );
+    }
+    let cards = format!(
+        "{} card{}",
+        deck.cards,
+        if deck.cards == 1 { "" } else { "s" }
+    );
+    let head = if done {
+        "Review done for now."
+    } else {
+        "Nothing to review now."
+    };
+    let next = if deck.due_now > 0 {
+        format!(
+            " {} due again now: send /review to go on.",
+            if deck.due_now == 1 {
+                "One is"
+            } else {
+                "Some are"
+            }
+        )
+    } else {
+        match deck.next_due {
+            Some(due) => format!(" The next is due in {}.", duration(due.saturating_sub(now))),
+            None => String::new(),
+        }
+    };
+    Reply::notice(format!("{head} Your deck has {cards}.{next}"))
+}
+
+/// A wait in words: minutes, hours or days, rounded up.
+fn duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (n, unit) = if secs < 3600 {
+        ((secs + 59) / 60, "minute")
+    } else if secs < 48 * 3600 {
+        ((secs + 3599) / 3600, "hour")
+    } else {
+        ((secs + 86_399) / 86_400, "day")
+    };
+    let n = n.max(1);
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 fn capitalise(s: &str) -> String {

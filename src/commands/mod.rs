@@ -10,11 +10,12 @@ pub mod paginate;
 pub mod parse;
 pub mod view;
 
-pub use handler::{example_question, Caller, Handler};
+pub use handler::{example_question, review_summary, Caller, Handler};
 pub use paginate::{paginate, toc_pages, PAGE_CHARS, TOC_PAGE_SECTIONS};
 pub use parse::{parse, Parsed};
 pub use view::{
-    quiz_announcement, record_summary, truncate_label, Button, Content, Page, Reply, ShownPassage,
+    quiz_announcement, record_summary, truncate_label, Button, Content, Page, Reply, SectionScore,
+    ShownPassage, MAX_SCORE_SECTIONS,
 };
 
 /// A command a user can give.
@@ -40,13 +41,19 @@ pub enum Command {
     Top,
     /// Reset this chat's scores (admins only, after a confirmation).
     Reset,
+    /// Review the quiz questions the asker got wrong (in a group: a link to the private chat).
+    Review,
+    /// The documents served, numbered.
+    Texts,
+    /// Set the chat's current text (argument: its number, or `all`).
+    Text(String),
 }
 
 impl Command {
     /// Whether handling the command depends on the caller being an admin of the chat, so an
     /// adapter looks the role up first.
     pub fn needs_role(&self) -> bool {
-        matches!(self, Command::Stop | Command::Reset)
+        matches!(self, Command::Stop | Command::Reset | Command::Text(_))
     }
 }
 
@@ -82,6 +89,21 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "quiz",
         args: "[count] [topic or §N]",
         description: "start a quiz (e.g. /quiz 10 soviets)",
+    },
+    CommandSpec {
+        name: "review",
+        args: "",
+        description: "review the quiz questions you got wrong",
+    },
+    CommandSpec {
+        name: "texts",
+        args: "",
+        description: "the texts I serve",
+    },
+    CommandSpec {
+        name: "text",
+        args: "<number | all>",
+        description: "read one text in this chat, or all (admins in groups)",
     },
     CommandSpec {
         name: "stop",
@@ -152,6 +174,9 @@ pub enum Action {
     },
     /// Confirm (`true`) or cancel a reset of the chat's scores.
     Reset(bool),
+    /// Open a web link (the bot's private chat, for a review asked for in a group). Not a
+    /// callback: Telegram opens it itself.
+    Link(String),
 }
 
 impl Action {
@@ -166,9 +191,21 @@ impl Action {
 }
 
 /// Current unix time in seconds.
+///
+/// In debug builds (the tests' binary), the environment variable
+/// `STUDYBOT_DEBUG_CLOCK_OFFSET` (seconds) moves the clock forward, so tests can show a
+/// review card coming due days later without waiting. Release builds have no such hook.
 pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+        .unwrap_or(0);
+    #[cfg(debug_assertions)]
+    if let Some(offset) = std::env::var("STUDYBOT_DEBUG_CLOCK_OFFSET")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    {
+        return now.saturating_add(offset);
+    }
+    now
 }

@@ -38,6 +38,8 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Parsed {
     }
     let args = args.to_string();
     let command = match name.to_ascii_lowercase().as_str() {
+        // The deep link a group's /review points to: t.me/<bot>?start=review.
+        "start" if args.eq_ignore_ascii_case("review") => Command::Review,
         "start" => Command::Start,
         "help" => Command::Help,
         "ask" => Command::Ask(args),
@@ -48,6 +50,9 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Parsed {
         "score" => Command::Score,
         "top" | "leaderboard" => Command::Top,
         "reset" => Command::Reset,
+        "review" => Command::Review,
+        "texts" | "documents" => Command::Texts,
+        "text" => Command::Text(args),
         other => return Parsed::Unknown(other.to_string()),
     };
     Parsed::Command(command)
@@ -125,6 +130,15 @@ mod tests {
             Parsed::Command(Command::Quiz("10 soviets".into()))
         );
         assert_eq!(parse("/reset", None), Parsed::Command(Command::Reset));
+        assert_eq!(
+            parse("/start review", None),
+            Parsed::Command(Command::Review)
+        );
+        assert_eq!(parse("/start", None), Parsed::Command(Command::Start));
+        assert_eq!(
+            parse("/text 2", None),
+            Parsed::Command(Command::Text("2".into()))
+        );
     }
 
     #[test]

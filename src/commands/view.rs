@@ -113,7 +113,38 @@ pub enum Content {
         name: String,
         /// Their record, if they ever answered.
         record: Option<PlayerRecord>,
+        /// Their record by section, in text order (at most [`MAX_SCORE_SECTIONS`]).
+        sections: Vec<SectionScore>,
+        /// Their weakest section, to read again.
+        weakest: Option<SectionScore>,
     },
+    /// A review has begun: its first card follows.
+    ReviewStarted {
+        /// Cards due now.
+        due: i64,
+    },
+}
+
+/// Most sections a /score lists.
+pub const MAX_SCORE_SECTIONS: usize = 12;
+
+/// A member's record in one section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionScore {
+    /// "§N Title", with the document's title first when several are served.
+    pub label: String,
+    /// Questions answered.
+    pub answered: i64,
+    /// Right answers.
+    pub correct: i64,
+}
+
+impl SectionScore {
+    /// "3/5 right (60%)".
+    pub fn summary(&self) -> String {
+        let percent = (self.correct * 100).checked_div(self.answered).unwrap_or(0);
+        format!("{}/{} right ({percent}%)", self.correct, self.answered)
+    }
 }
 
 /// A reply: content plus buttons.

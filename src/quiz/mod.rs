@@ -7,6 +7,7 @@ pub mod bank;
 pub mod driver;
 pub mod generate;
 pub mod pool;
+pub mod review;
 pub mod session;
 
 use serde::{Deserialize, Serialize};

@@ -148,6 +148,19 @@ impl QuestionPool {
         seen: &HashSet<String>,
         rng: &mut R,
     ) -> Vec<QuizQuestion> {
+        self.pick_in(corpus, request, None, seen, rng)
+    }
+
+    /// [`Self::pick`], keeping to document `doc` when given (a chat's current text).
+    pub fn pick_in<R: Rng>(
+        &self,
+        corpus: &Corpus,
+        request: &Request,
+        doc: Option<usize>,
+        seen: &HashSet<String>,
+        rng: &mut R,
+    ) -> Vec<QuizQuestion> {
+        let in_doc = |d: usize| doc.is_none_or(|wanted| wanted == d);
         let topic = match &request.scope {
             Scope::Topic(t) => self.stems(t),
             _ => HashSet::new(),
@@ -158,6 +171,7 @@ impl QuestionPool {
         let mut curated: Vec<QuizQuestion> = self
             .bank
             .iter()
+            .filter(|q| in_doc(q.doc))
             .filter(|q| match &request.scope {
                 Scope::All => true,
                 Scope::Section(d, s) => q.doc == *d && q.section == *s,
@@ -178,7 +192,7 @@ impl QuestionPool {
         let passages: Vec<&Passage> = corpus
             .passages
             .iter()
-            .filter(|p| self.passage_matches(corpus, p, &request.scope, &topic))
+            .filter(|p| in_doc(p.doc) && self.passage_matches(corpus, p, &request.scope, &topic))
             .collect();
         let pools = self.pools.get_or_init(|| Pools::new(corpus));
         let mut generated =

@@ -148,6 +148,23 @@ impl QuizService {
         cooldown: bool,
         rng: &mut R,
     ) -> Result<Result<Started, String>> {
+        self.start_in(corpus, None, chat, by, args, now, cooldown, rng)
+    }
+
+    /// [`Self::start`], keeping to document `doc` when given (the chat's current text): its
+    /// questions only, and `§N` is section N of that document.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_in<R: Rng>(
+        &self,
+        corpus: &Corpus,
+        doc: Option<usize>,
+        chat: i64,
+        by: i64,
+        args: &str,
+        now: i64,
+        cooldown: bool,
+        rng: &mut R,
+    ) -> Result<Result<Started, String>> {
         let running = "A quiz is already running here. Answer its questions, or /stop it first.";
         if self.store.running_quiz(chat)?.is_some() {
             return Ok(Err(running.into()));
@@ -163,7 +180,7 @@ impl QuizService {
                 }
             }
         }
-        let request = match parse_request(
+        let mut request = match parse_request(
             args,
             self.settings.questions as usize,
             self.settings.max_questions as usize,
@@ -172,12 +189,20 @@ impl QuizService {
             Ok(r) => r,
             Err(message) => return Ok(Err(message)),
         };
+        if let (Some(d), Scope::Section(_, n)) = (doc, &request.scope) {
+            if corpus.section(d, *n).is_none() {
+                return Ok(Err(format!(
+                    "This chat's text has no section {n}. See /sections."
+                )));
+            }
+            request.scope = Scope::Section(d, *n);
+        }
         let seen: HashSet<String> = self
             .store
             .seen_questions(chat, now - RECENT_SECS)?
             .into_iter()
             .collect();
-        let questions = self.pool.pick(corpus, &request, &seen, rng);
+        let questions = self.pool.pick_in(corpus, &request, doc, &seen, rng);
         let scope = match &request.scope {
             Scope::All => "the whole text".to_string(),
             Scope::Section(d, s) => corpus
@@ -263,24 +288,98 @@ impl QuizService {
         self.store.attach_poll(quiz, index, poll, correct, message)
     }
 
-    /// Counts a poll answer. An empty option list (a retracted vote) changes nothing.
+    /// Counts a poll answer at `now`: a quiz poll's (scored; the question's section counted
+    /// for the member; a wrong answer puts the question in the member's review deck) or a
+    /// review poll's (its card moves on the Leitner schedule). An empty option list (a
+    /// retracted vote) changes nothing.
     pub fn answer_poll(
         &self,
         poll: &str,
         user: i64,
         name: &str,
         options: &[u8],
+        now: i64,
     ) -> Result<Option<AnswerOutcome>> {
-        match options.first() {
-            None => Ok(None),
-            Some(&option) => Ok(Some(self.store.record_answer(
-                poll,
-                user,
-                name,
-                usize::from(option),
-                &super::score,
-            )?)),
+        let Some(&option) = options.first() else {
+            return Ok(None);
+        };
+        let option = usize::from(option);
+        let outcome = self
+            .store
+            .record_answer(poll, user, name, option, &super::score)?;
+        match &outcome {
+            AnswerOutcome::Recorded { chat, correct, .. } => {
+                if let Some(question) = self.poll_question(poll)? {
+                    self.store.record_section(
+                        *chat,
+                        user,
+                        question.doc,
+                        question.section,
+                        *correct,
+                    )?;
+                    if !correct {
+                        let json = serde_json::to_string(&question)
+                            .map_err(|e| Error::Store(e.to_string()))?;
+                        self.store.add_card(user, &question.key, &json, now)?;
+                    }
+                }
+            }
+            AnswerOutcome::UnknownPoll => {
+                if let Some(answer) =
+                    self.store
+                        .answer_review(poll, user, option, now, &super::review::schedule)?
+                {
+                    return Ok(Some(AnswerOutcome::Reviewed {
+                        chat: answer.chat,
+                        user,
+                        key: answer.key,
+                        correct: answer.correct,
+                    }));
+                }
+            }
+            _ => {}
         }
+        Ok(Some(outcome))
+    }
+
+    /// The question a quiz poll asked, if it can be read.
+    fn poll_question(&self, poll: &str) -> Result<Option<QuizQuestion>> {
+        let Some((json, index)) = self.store.poll_question(poll)? else {
+            return Ok(None);
+        };
+        let questions: Vec<QuizQuestion> = match serde_json::from_str(&json) {
+            Ok(q) => q,
+            Err(_) => return Ok(None),
+        };
+        Ok(questions.into_iter().nth(index))
+    }
+
+    /// The next card of `user`'s review at `now`, other than `skip` (the card just answered).
+    pub fn review_next(
+        &self,
+        user: i64,
+        now: i64,
+        skip: Option<&str>,
+    ) -> Result<super::review::ReviewNext> {
+        super::review::next(self.store.as_ref(), user, now, skip)
+    }
+
+    /// Records the poll that asks `user` review card `key` in `chat`.
+    pub fn attach_review_poll(
+        &self,
+        poll: &str,
+        user: i64,
+        chat: i64,
+        key: &str,
+        correct: usize,
+    ) -> Result<()> {
+        self.store
+            .attach_review_poll(poll, user, chat, key, correct)
+    }
+
+    /// `user`'s records by section in `chat`.
+    pub fn sections(&self, chat: i64, user: i64) -> Result<Vec<crate::store::SectionRecord>> {
+        self.store.section_records(chat, user)
     }
 
     /// A quiz's scoreboard so far.
@@ -403,16 +502,17 @@ mod tests {
             );
             // Ann always right, Bob always wrong; Bob's duplicate update changes nothing.
             let wrong = (question.correct + 1) % question.options.len();
-            svc.answer_poll(&poll, 10, "Ann", &[question.correct as u8])
+            svc.answer_poll(&poll, 10, "Ann", &[question.correct as u8], now)
                 .unwrap();
-            svc.answer_poll(&poll, 20, "Bob", &[wrong as u8]).unwrap();
+            svc.answer_poll(&poll, 20, "Bob", &[wrong as u8], now)
+                .unwrap();
             assert_eq!(
-                svc.answer_poll(&poll, 20, "Bob", &[question.correct as u8])
+                svc.answer_poll(&poll, 20, "Bob", &[question.correct as u8], now)
                     .unwrap(),
                 Some(AnswerOutcome::Duplicate)
             );
             assert_eq!(
-                svc.answer_poll(&poll, 30, "Cy", &[]).unwrap(),
+                svc.answer_poll(&poll, 30, "Cy", &[], now).unwrap(),
                 None,
                 "retracted vote"
             );
@@ -431,6 +531,17 @@ mod tests {
         assert_eq!((board[1].name.as_str(), board[1].correct), ("Bob", 0));
         assert_eq!(svc.step(started.quiz, now, false).unwrap(), Step::Idle);
         assert_eq!(svc.top(1).unwrap()[0].name, "Ann");
+        // Bob's wrong answers joined his review deck, due at once; Ann's deck is empty.
+        let bob = svc.store().deck(20, now).unwrap();
+        assert_eq!((bob.cards, bob.due_now), (3, 3));
+        assert_eq!(svc.store().deck(10, now).unwrap().cards, 0);
+        let by_section: i64 = svc
+            .sections(1, 20)
+            .unwrap()
+            .iter()
+            .map(|r| r.answered)
+            .sum();
+        assert_eq!(by_section, 3, "every answer counts for its section");
     }
 
     #[test]
@@ -447,7 +558,7 @@ mod tests {
         }
         assert_eq!(svc.running_in(5).unwrap(), None);
         assert_eq!(
-            svc.answer_poll("unknown", 1, "X", &[0]).unwrap(),
+            svc.answer_poll("unknown", 1, "X", &[0], 0).unwrap(),
             Some(AnswerOutcome::UnknownPoll)
         );
     }

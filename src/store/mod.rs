@@ -2,6 +2,10 @@
 //! polls, correct options and deadlines), so nothing is lost on restart, SIGTERM or a crash
 //! between two user actions. One implementation today: SQLite ([`sqlite::SqliteStore`]).
 //!
+//! It also keeps each member's review deck (the quiz questions they got wrong, with their
+//! Leitner box and when they are due again), their record by section, and each chat's
+//! current text.
+//!
 //! The store only persists: what a quiz question is, how answers score and how scoreboards
 //! rank are the [`quiz`](crate::quiz) module's rules. Questions are kept as the quiz module's
 //! JSON, which the store never reads, so a row it cannot decode can still be listed and
@@ -97,6 +101,72 @@ pub enum AnswerOutcome {
     UnknownPoll,
     /// This user already answered this poll (a duplicate update).
     Duplicate,
+    /// An answer to a review poll, counted for the member's deck.
+    Reviewed {
+        /// The private chat the review runs in.
+        chat: i64,
+        /// The member.
+        user: i64,
+        /// The card's key.
+        key: String,
+        /// Whether it was right.
+        correct: bool,
+    },
+}
+
+/// A card of a member's review deck.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    /// The question's stable key.
+    pub key: String,
+    /// The question, as the quiz module's JSON.
+    pub question: String,
+    /// Leitner box, from 1.
+    pub level: i64,
+    /// When it is due (unix seconds).
+    pub due: i64,
+}
+
+/// A member's deck at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeckSummary {
+    /// Cards in the deck.
+    pub cards: i64,
+    /// Cards due now.
+    pub due_now: i64,
+    /// When the next card not yet due is due (unix seconds), if any.
+    pub next_due: Option<i64>,
+}
+
+/// What answering a review poll did to its card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewAnswer {
+    /// The chat the review runs in.
+    pub chat: i64,
+    /// The card's key.
+    pub key: String,
+    /// Whether it was right.
+    pub correct: bool,
+    /// The card's box after the answer.
+    pub level: i64,
+    /// When it is due again.
+    pub due: i64,
+}
+
+/// The Leitner rule: (box, right?, now) → (new box, due). The quiz module decides it.
+pub type ScheduleRule<'a> = &'a dyn Fn(i64, bool, i64) -> (i64, i64);
+
+/// A member's record in one section of one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionRecord {
+    /// Document index.
+    pub doc: usize,
+    /// Section number.
+    pub section: usize,
+    /// Questions answered.
+    pub answered: i64,
+    /// Right answers.
+    pub correct: i64,
 }
 
 /// Storage of quiz state and scores. Every method is one transaction.
@@ -158,4 +228,47 @@ pub trait Store: Send + Sync {
     fn migrate_chat(&self, old: i64, new: i64, now: i64) -> Result<()>;
     /// Every chat move recorded, as (old id, new id).
     fn chat_moves(&self) -> Result<Vec<(i64, i64)>>;
+    /// The questions (JSON) of the quiz poll `poll` belongs to and the question's index.
+    fn poll_question(&self, poll: &str) -> Result<Option<(String, usize)>>;
+    /// Puts a question (key and JSON) in `user`'s deck, in the first box, due at `now`; a
+    /// card already there goes back to the first box.
+    fn add_card(&self, user: i64, key: &str, question: &str, now: i64) -> Result<()>;
+    /// `user`'s card due soonest among those due at `now`, other than `skip`.
+    fn due_card(&self, user: i64, now: i64, skip: Option<&str>) -> Result<Option<Card>>;
+    /// `user`'s deck at `now`.
+    fn deck(&self, user: i64, now: i64) -> Result<DeckSummary>;
+    /// Records the poll that asks `user` card `key` in `chat`.
+    fn attach_review_poll(
+        &self,
+        poll: &str,
+        user: i64,
+        chat: i64,
+        key: &str,
+        correct_option: usize,
+    ) -> Result<()>;
+    /// Counts `user`'s answer to review poll `poll` once, moving its card by `rule`; `None`
+    /// when the poll is not a review poll of this user or was answered already.
+    fn answer_review(
+        &self,
+        poll: &str,
+        user: i64,
+        option: usize,
+        now: i64,
+        rule: ScheduleRule<'_>,
+    ) -> Result<Option<ReviewAnswer>>;
+    /// Counts one answer of `user` in `chat` to a question of section `section` of `doc`.
+    fn record_section(
+        &self,
+        chat: i64,
+        user: i64,
+        doc: usize,
+        section: usize,
+        correct: bool,
+    ) -> Result<()>;
+    /// `user`'s records by section in `chat`.
+    fn section_records(&self, chat: i64, user: i64) -> Result<Vec<SectionRecord>>;
+    /// Sets (`Some(file)`) or clears the current text of `chat`.
+    fn set_chat_text(&self, chat: i64, document: Option<&str>) -> Result<()>;
+    /// The current text (document file name) of `chat`, if one is set.
+    fn chat_text(&self, chat: i64) -> Result<Option<String>>;
 }

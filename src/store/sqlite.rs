@@ -14,7 +14,10 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 
-use super::{AnswerOutcome, AnswerRow, PlayerRecord, ScoreRule, Store, StoredQuiz};
+use super::{
+    AnswerOutcome, AnswerRow, Card, DeckSummary, PlayerRecord, ReviewAnswer, ScheduleRule,
+    ScoreRule, SectionRecord, Store, StoredQuiz,
+};
 use crate::error::{Error, Result};
 
 /// Schema versions, oldest first. Never edit a released migration; add a new one.
@@ -75,6 +78,40 @@ fn migrations() -> Migrations<'static> {
             old INTEGER PRIMARY KEY,
             new INTEGER NOT NULL,
             moved_at INTEGER NOT NULL
+        );",
+        ),
+        // Review decks (Leitner boxes), review polls, records by section and each chat's
+        // current text (by file name, which survives documents being added or removed).
+        M::up(
+            "CREATE TABLE review_cards (
+            user INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            question TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            due INTEGER NOT NULL,
+            PRIMARY KEY (user, key)
+        );
+        CREATE INDEX review_cards_due ON review_cards (user, due);
+        CREATE TABLE review_polls (
+            poll_id TEXT PRIMARY KEY,
+            user INTEGER NOT NULL,
+            chat INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            correct_option INTEGER NOT NULL,
+            answered INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE section_records (
+            chat INTEGER NOT NULL,
+            user INTEGER NOT NULL,
+            doc INTEGER NOT NULL,
+            section INTEGER NOT NULL,
+            answered INTEGER NOT NULL DEFAULT 0,
+            correct INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (chat, user, doc, section)
+        );
+        CREATE TABLE chat_texts (
+            chat INTEGER PRIMARY KEY,
+            document TEXT NOT NULL
         );",
         ),
     ])
@@ -507,6 +544,21 @@ impl Store for SqliteStore {
             params![old, new],
         )?;
         tx.execute(
+            "INSERT INTO section_records (chat, user, doc, section, answered, correct)
+             SELECT ?2, user, doc, section, answered, correct FROM section_records WHERE chat = ?1
+             ON CONFLICT (chat, user, doc, section) DO UPDATE SET
+               answered = answered + excluded.answered,
+               correct = correct + excluded.correct",
+            params![old, new],
+        )?;
+        tx.execute("DELETE FROM section_records WHERE chat = ?1", [old])?;
+        tx.execute(
+            "INSERT OR IGNORE INTO chat_texts (chat, document)
+             SELECT ?2, document FROM chat_texts WHERE chat = ?1",
+            params![old, new],
+        )?;
+        tx.execute("DELETE FROM chat_texts WHERE chat = ?1", [old])?;
+        tx.execute(
             "INSERT INTO chat_moves (old, new, moved_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (old) DO UPDATE SET new = excluded.new, moved_at = excluded.moved_at",
             params![old, new, now],
@@ -522,6 +574,199 @@ impl Store for SqliteStore {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    fn poll_question(&self, poll: &str) -> Result<Option<(String, usize)>> {
+        let found: Option<(String, i64)> = self
+            .conn()
+            .query_row(
+                "SELECT q.questions, p.idx FROM polls p JOIN quizzes q ON q.id = p.quiz
+                 WHERE p.poll_id = ?1",
+                [poll],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(found.and_then(|(q, i)| Some((q, usize::try_from(i).ok()?))))
+    }
+
+    fn add_card(&self, user: i64, key: &str, question: &str, now: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO review_cards (user, key, question, level, due) VALUES (?1, ?2, ?3, 1, ?4)
+             ON CONFLICT (user, key) DO UPDATE SET
+               question = excluded.question, level = 1, due = excluded.due",
+            params![user, key, question, now],
+        )?;
+        Ok(())
+    }
+
+    fn due_card(&self, user: i64, now: i64, skip: Option<&str>) -> Result<Option<Card>> {
+        let card = self
+            .conn()
+            .query_row(
+                "SELECT key, question, level, due FROM review_cards
+                 WHERE user = ?1 AND due <= ?2 AND key IS NOT ?3
+                 ORDER BY due, key LIMIT 1",
+                params![user, now, skip],
+                |r| {
+                    Ok(Card {
+                        key: r.get(0)?,
+                        question: r.get(1)?,
+                        level: r.get(2)?,
+                        due: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(card)
+    }
+
+    fn deck(&self, user: i64, now: i64) -> Result<DeckSummary> {
+        let (cards, due_now, next_due) = self.conn().query_row(
+            "SELECT COUNT(*), COALESCE(SUM(due <= ?2), 0), MIN(CASE WHEN due > ?2 THEN due END)
+             FROM review_cards WHERE user = ?1",
+            params![user, now],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(DeckSummary {
+            cards,
+            due_now,
+            next_due,
+        })
+    }
+
+    fn attach_review_poll(
+        &self,
+        poll: &str,
+        user: i64,
+        chat: i64,
+        key: &str,
+        correct_option: usize,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO review_polls (poll_id, user, chat, key, correct_option)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![poll, user, chat, key, correct_option as i64],
+        )?;
+        Ok(())
+    }
+
+    fn answer_review(
+        &self,
+        poll: &str,
+        user: i64,
+        option: usize,
+        now: i64,
+        rule: ScheduleRule<'_>,
+    ) -> Result<Option<ReviewAnswer>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found: Option<(i64, String, i64)> = tx
+            .query_row(
+                "SELECT chat, key, correct_option FROM review_polls
+                 WHERE poll_id = ?1 AND user = ?2 AND answered = 0",
+                params![poll, user],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((chat, key, correct_option)) = found else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE review_polls SET answered = 1 WHERE poll_id = ?1",
+            [poll],
+        )?;
+        let level: Option<i64> = tx
+            .query_row(
+                "SELECT level FROM review_cards WHERE user = ?1 AND key = ?2",
+                params![user, key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let correct = i64::try_from(option).is_ok_and(|o| o == correct_option);
+        let (level, due) = rule(level.unwrap_or(1), correct, now);
+        tx.execute(
+            "UPDATE review_cards SET level = ?3, due = ?4 WHERE user = ?1 AND key = ?2",
+            params![user, key, level, due],
+        )?;
+        tx.commit()?;
+        Ok(Some(ReviewAnswer {
+            chat,
+            key,
+            correct,
+            level,
+            due,
+        }))
+    }
+
+    fn record_section(
+        &self,
+        chat: i64,
+        user: i64,
+        doc: usize,
+        section: usize,
+        correct: bool,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO section_records (chat, user, doc, section, answered, correct)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5)
+             ON CONFLICT (chat, user, doc, section) DO UPDATE SET
+               answered = answered + 1, correct = correct + excluded.correct",
+            params![chat, user, doc as i64, section as i64, i64::from(correct)],
+        )?;
+        Ok(())
+    }
+
+    fn section_records(&self, chat: i64, user: i64) -> Result<Vec<SectionRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT doc, section, answered, correct FROM section_records
+             WHERE chat = ?1 AND user = ?2 ORDER BY doc, section",
+        )?;
+        let rows = stmt
+            .query_map(params![chat, user], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(doc, section, answered, correct)| {
+                Some(SectionRecord {
+                    doc: usize::try_from(doc).ok()?,
+                    section: usize::try_from(section).ok()?,
+                    answered,
+                    correct,
+                })
+            })
+            .collect())
+    }
+
+    fn set_chat_text(&self, chat: i64, document: Option<&str>) -> Result<()> {
+        let conn = self.conn();
+        match document {
+            Some(file) => conn.execute(
+                "INSERT INTO chat_texts (chat, document) VALUES (?1, ?2)
+                 ON CONFLICT (chat) DO UPDATE SET document = excluded.document",
+                params![chat, file],
+            )?,
+            None => conn.execute("DELETE FROM chat_texts WHERE chat = ?1", [chat])?,
+        };
+        Ok(())
+    }
+
+    fn chat_text(&self, chat: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT document FROM chat_texts WHERE chat = ?1",
+                [chat],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 }
 

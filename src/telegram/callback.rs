@@ -50,6 +50,8 @@ fn body(action: &Action, ids: usize) -> String {
         Action::Open { doc, section } => format!("o:{doc}:{section}"),
         Action::Toc { page } => format!("t:{page}"),
         Action::Reset(confirmed) => format!("x:{}", u8::from(*confirmed)),
+        // A link button carries no callback data.
+        Action::Link(_) => String::new(),
     }
 }
 
@@ -67,6 +69,7 @@ pub fn encode(action: &Action, tag: &str) -> Option<String> {
         }
         Action::Open { doc, section } => *doc <= MAX_NUMBER && *section <= MAX_NUMBER,
         Action::Reset(_) => true,
+        Action::Link(_) => false,
     };
     if !numbers_ok {
         return None;
@@ -193,6 +196,16 @@ mod tests {
 
     /// The integer overflow that crashed the bot: a "More" button with a huge first rank
     /// (anyone can send any callback data) made the rank of the next results overflow.
+    #[test]
+    fn a_link_is_no_callback_data_and_link_like_data_is_not_a_button_of_ours() {
+        let link = Action::Link("https://t.me/studybot?start=review".into());
+        assert_eq!(encode(&link, "abcdef"), None);
+        assert_eq!(
+            decode("https://t.me/studybot?start=review", "abcdef"),
+            Err(DecodeError::Malformed)
+        );
+    }
+
     #[test]
     fn huge_numbers_in_callback_data_are_refused() {
         for data in [

@@ -54,7 +54,23 @@ pub fn toast(text: &str) -> String {
     }
 }
 
-/// An inline keyboard of callback buttons that never exceeds Telegram's limits: rows longer
+/// What a link button's data starts with: callback data of ours never does (it starts with a
+/// one-letter kind and a colon).
+pub const LINK_PREFIX: &str = "https://";
+
+/// A callback button, or a link button when `data` is a web link.
+fn button(label: &str, data: &str) -> InlineKeyboardButton {
+    match data
+        .starts_with(LINK_PREFIX)
+        .then(|| url::Url::parse(data).ok())
+        .flatten()
+    {
+        Some(url) => InlineKeyboardButton::url(label.to_string(), url),
+        None => InlineKeyboardButton::callback(label.to_string(), data.to_string()),
+    }
+}
+
+/// An inline keyboard of callback (and link) buttons that never exceeds Telegram's limits: rows longer
 /// than [`MAX_ROW_BUTTONS`] are wrapped, buttons past [`MAX_BUTTONS`] are left out, and a
 /// button whose data is over [`MAX_CALLBACK_BYTES`] or empty is left out (the encoder should
 /// not have made one).
@@ -73,7 +89,7 @@ pub fn keyboard(rows: &[Vec<(String, String)>]) -> Option<InlineKeyboardMarkup> 
             if current.len() == MAX_ROW_BUTTONS {
                 out.push(std::mem::take(&mut current));
             }
-            current.push(InlineKeyboardButton::callback(label.clone(), data.clone()));
+            current.push(button(label, data));
             count += 1;
         }
         if !current.is_empty() {
@@ -95,6 +111,29 @@ mod tests {
         assert_eq!(utf16_truncate("👍👍👍", 4), "👍…");
         assert!(utf16_len(&utf16_truncate(&"👍".repeat(5000), MAX_VISIBLE)) <= MAX_VISIBLE);
         assert_eq!(toast(&"x".repeat(300)).chars().count(), MAX_TOAST_CHARS);
+    }
+
+    #[test]
+    fn a_web_link_becomes_a_link_button_and_anything_else_a_callback() {
+        use teloxide::types::InlineKeyboardButtonKind;
+        let rows = vec![vec![
+            (
+                "Review".to_string(),
+                "https://t.me/studybot?start=review".to_string(),
+            ),
+            ("Page".to_string(), "t:2:abcdef".to_string()),
+        ]];
+        let kb = keyboard(&rows).unwrap();
+        let kinds: Vec<&InlineKeyboardButtonKind> = kb
+            .inline_keyboard
+            .iter()
+            .flatten()
+            .map(|b| &b.kind)
+            .collect();
+        assert!(
+            matches!(kinds[0], InlineKeyboardButtonKind::Url(u) if u.as_str() == "https://t.me/studybot?start=review")
+        );
+        assert!(matches!(kinds[1], InlineKeyboardButtonKind::CallbackData(d) if d == "t:2:abcdef"));
     }
 
     #[test]

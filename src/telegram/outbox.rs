@@ -70,8 +70,9 @@ pub enum Op {
         correct: u8,
         /// The explanation shown after answering.
         explanation: String,
-        /// Seconds the poll stays open (5 to 600).
-        open_period: u16,
+        /// Seconds the poll stays open (5 to 600); `None` keeps it open (a review's poll,
+        /// answered at the member's pace).
+        open_period: Option<u16>,
     },
     /// Close a poll early.
     StopPoll {
@@ -447,17 +448,20 @@ impl Outbox {
                 explanation,
                 open_period,
             } => with_retry("sendPoll", metrics, || {
-                bot.send_poll(
-                    chat_id,
-                    question.clone(),
-                    options.iter().map(|o| InputPollOption::new(o.clone())),
-                )
-                .type_(PollType::Quiz)
-                .is_anonymous(false)
-                .correct_option_id(*correct)
-                .explanation(explanation.clone())
-                .open_period(*open_period)
-                .into_future()
+                let poll = bot
+                    .send_poll(
+                        chat_id,
+                        question.clone(),
+                        options.iter().map(|o| InputPollOption::new(o.clone())),
+                    )
+                    .type_(PollType::Quiz)
+                    .is_anonymous(false)
+                    .correct_option_id(*correct)
+                    .explanation(explanation.clone());
+                match open_period {
+                    Some(seconds) => poll.open_period(*seconds).into_future(),
+                    None => poll.into_future(),
+                }
             })
             .await
             .map(Some),

@@ -160,6 +160,7 @@ impl Pipeline {
                 tokio::spawn(async move { app.migrate_chat(old, new).await });
             })
         };
+        app.handler.set_username(me.username());
         let outbox = Outbox::new(
             bot.clone(),
             app.max_sends_per_sec(),
@@ -459,7 +460,8 @@ impl Pipeline {
                 if group && !caller.admin && matches!(&input, Input::Command(c) if c.needs_role()) {
                     caller.admin = self.app.roles.is_admin(&self.bot, chat, caller.user).await;
                 }
-                let Some((outgoing, started)) = self
+                let user = caller.user;
+                let Some((outgoing, started, review)) = self
                     .app
                     .blocking(move |app| command(app, chat, group, &caller, message, input))
                     .await
@@ -472,6 +474,9 @@ impl Pipeline {
                 if let Some(quiz) = started {
                     self.app.metrics.quiz_run();
                     self.start_driver(quiz);
+                }
+                if review {
+                    tokio::spawn(super::quiz::review_next(self.clone(), chat, user, None));
                 }
             }
             Work::Callback {
@@ -523,7 +528,9 @@ impl Pipeline {
                         if query.is_empty() || query.chars().count() > MAX_MESSAGE_CHARS {
                             return Vec::new();
                         }
-                        match app.handler.engine().ask(query, 10) {
+                        // Inline queries carry no chat: the member's private chat's text rules.
+                        let doc = app.handler.chat_doc(user);
+                        match app.handler.engine().ask_in(query, 10, doc) {
                             Ok(answer) => render::inline_results(&answer, app.handler.tag()),
                             Err(_) => Vec::new(),
                         }
@@ -541,14 +548,28 @@ impl Pipeline {
                 // Telegram can deliver an answer before the bot has recorded the poll it
                 // answers (its send is still on its way back): wait for the polls in flight,
                 // then try once more.
-                if outcome == Some(Some(AnswerOutcome::UnknownPoll)) {
+                let outcome = if outcome == Some(Some(AnswerOutcome::UnknownPoll)) {
                     let deadline = Instant::now() + POLL_WAIT;
                     while self.app.polls_in_flight.load(Ordering::SeqCst) > 0
                         && Instant::now() < deadline
                     {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
-                    self.app.blocking(move |app| poll_answer(app, &again)).await;
+                    self.app.blocking(move |app| poll_answer(app, &again)).await
+                } else {
+                    outcome
+                };
+                // A review goes on when its poll is answered.
+                if let Some(Some(AnswerOutcome::Reviewed {
+                    chat, user, key, ..
+                })) = outcome
+                {
+                    tokio::spawn(super::quiz::review_next(
+                        self.clone(),
+                        chat,
+                        user,
+                        Some(key),
+                    ));
                 }
             }
             Work::Migrate { old, new } => {
@@ -680,7 +701,7 @@ fn command(
     caller: &Caller,
     message: MessageId,
     input: Input,
-) -> (Vec<Outgoing>, Option<i64>) {
+) -> (Vec<Outgoing>, Option<i64>, bool) {
     let tag = app.handler.tag();
     let answer = |reply: &Reply| {
         let rendered = render::reply(reply, tag);
@@ -690,20 +711,20 @@ fn command(
     let command = match input {
         Input::NotText => {
             let reply = Reply::notice("I can only read text. Send me a question about the text.");
-            return (vec![answer(&reply)], None);
+            return (vec![answer(&reply)], None, false);
         }
         Input::Unknown(name) => {
             let reply = Reply::notice(format!(
                 "I don't know /{name}. Send /help for the commands."
             ));
-            return (vec![answer(&reply)], None);
+            return (vec![answer(&reply)], None, false);
         }
         Input::Command(Command::Ask(q)) if q.chars().count() > MAX_MESSAGE_CHARS => {
             app.metrics.refused(Refusal::TooLong);
             let reply = Reply::notice(format!(
                 "That's a long message. Please ask a shorter question (under {MAX_MESSAGE_CHARS} characters)."
             ));
-            return (vec![answer(&reply)], None);
+            return (vec![answer(&reply)], None, false);
         }
         Input::Command(command) => command,
     };
@@ -732,7 +753,8 @@ fn command(
         item.answers = None;
     }
     out.push(item);
-    (out, started.map(|s| s.quiz))
+    let review = matches!(reply.content, Content::ReviewStarted { .. });
+    (out, started.map(|s| s.quiz), review)
 }
 
 /// Counts a poll answer, on the blocking pool. Unknown polls, retracted votes and duplicates
@@ -748,6 +770,7 @@ fn poll_answer(app: &App, answer: &PollAnswer) -> Option<AnswerOutcome> {
         user_id,
         &display_name(user),
         &answer.option_ids,
+        unix_now(),
     ) {
         Ok(outcome) => {
             if let Some(AnswerOutcome::Recorded { chat, correct, .. }) = &outcome {

@@ -3,6 +3,9 @@
 //! sleeping until each poll closes. Poll answers carry no chat; they are routed by poll id in
 //! the [pipeline](super::pipeline). All state is in the store, so drivers resume after a
 //! restart, and the driver runs whether or not the quiz's announcement could be sent.
+//!
+//! Reviews ([`review_next`]) are simpler: a member's due cards are asked one at a time in their
+//! private chat as polls that stay open, and the next one is sent when an answer arrives.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use super::outbox::Op;
 use super::pipeline::Pipeline;
 use crate::commands::{unix_now, Reply};
 use crate::quiz::driver::{Driver, Next};
+use crate::quiz::{shorten, MAX_QUESTION_CHARS};
 
 /// How long to wait before trying a quiz step again after the database failed.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -62,7 +66,7 @@ pub async fn drive(pipeline: Arc<Pipeline>, quiz: i64) {
                     options: question.question.options.clone(),
                     correct: u8::try_from(question.question.correct).unwrap_or(0),
                     explanation: question.question.explanation.clone(),
-                    open_period: u16::try_from(open).unwrap_or(30),
+                    open_period: Some(u16::try_from(open).unwrap_or(30)),
                 };
                 let chat = question.chat;
                 let in_flight = InFlight::new(&app.polls_in_flight);
@@ -95,6 +99,54 @@ pub async fn drive(pipeline: Arc<Pipeline>, quiz: i64) {
                 }
             }
         }
+    }
+}
+
+/// Sends `user`'s next review card to `chat` (their private chat), other than `skip` (the card
+/// just answered), or the message that ends the review.
+pub async fn review_next(pipeline: Arc<Pipeline>, chat: i64, user: i64, skip: Option<String>) {
+    let app = pipeline.app().clone();
+    let outbox = pipeline.outbox().clone();
+    let tag = app.handler.tag().to_string();
+    let next = app
+        .blocking(move |app| app.handler.review_next(user, unix_now(), skip.as_deref()))
+        .await;
+    let due = match next {
+        None => return,
+        Some(Err(reply)) => {
+            let html = super::render::reply(&reply, &tag).html;
+            outbox.push(chat, super::outbox::Outgoing::notice(html, None));
+            return;
+        }
+        Some(Ok(due)) => due,
+    };
+    let question = &due.question;
+    let poll = Op::Poll {
+        question: shorten(
+            &format!("[review, box {}] {}", due.level, question.question),
+            MAX_QUESTION_CHARS,
+        ),
+        options: question.options.clone(),
+        correct: u8::try_from(question.correct).unwrap_or(0),
+        explanation: question.explanation.clone(),
+        open_period: None,
+    };
+    let in_flight = InFlight::new(&app.polls_in_flight);
+    let sent = outbox.send(chat, poll).await;
+    let Some(poll) = sent.as_ref().and_then(|m| Some(m.poll()?.id.0.clone())) else {
+        tracing::warn!(chat, "could not send a review question");
+        return;
+    };
+    let (key, correct) = (due.key.clone(), question.correct);
+    let recorded = app
+        .blocking(move |app| match app.handler.quiz() {
+            Some(service) => service.attach_review_poll(&poll, user, chat, &key, correct),
+            None => Ok(()),
+        })
+        .await;
+    drop(in_flight);
+    if let Some(Err(err)) = recorded {
+        tracing::error!(error = %err, chat, "could not record a review poll");
     }
 }
 

@@ -244,7 +244,10 @@ fn buttons(rows: &[Vec<Button>], tag: &str) -> Vec<Vec<(String, String)>> {
     rows.iter()
         .map(|row| {
             row.iter()
-                .filter_map(|b| Some((b.label.clone(), callback::encode(&b.action, tag)?)))
+                .filter_map(|b| match &b.action {
+                    crate::commands::Action::Link(url) => Some((b.label.clone(), url.clone())),
+                    action => Some((b.label.clone(), callback::encode(action, tag)?)),
+                })
                 .collect()
         })
         .filter(|row: &Vec<(String, String)>| !row.is_empty())
@@ -440,17 +443,44 @@ pub fn reply(reply: &Reply, tag: &str) -> Message {
                     .text(&crate::commands::record_summary(r));
             }
         }
-        Content::Score { name, record } => match record {
-            Some(r) => {
-                h.bold(name)
-                    .text(": ")
-                    .text(&crate::commands::record_summary(r));
+        Content::Score {
+            name,
+            record,
+            sections,
+            weakest,
+        } => {
+            match record {
+                Some(r) => {
+                    h.bold(name)
+                        .text(": ")
+                        .text(&crate::commands::record_summary(r));
+                }
+                None => {
+                    h.text(name).text(
+                        ", you have not answered any quiz question in this chat yet. Try /quiz.",
+                    );
+                }
             }
-            None => {
-                h.text(name)
-                    .text(", you have not answered any quiz question in this chat yet. Try /quiz.");
+            if !sections.is_empty() {
+                h.text("\n\n").bold("By section");
+                for s in sections {
+                    h.text("\n").text(&s.label).text(" — ").text(&s.summary());
+                }
             }
-        },
+            if let Some(w) = weakest {
+                h.text("\n\nWeakest: ")
+                    .bold(&w.label)
+                    .text(" — ")
+                    .text(&w.summary())
+                    .text(". Read it again?");
+            }
+        }
+        Content::ReviewStarted { due } => {
+            h.bold("Review").text(&format!(
+                ": {due} question{} due. Answer each poll; the next comes when you answer.",
+                if *due == 1 { "" } else { "s" }
+            ));
+        }
     }
     Message {
         html: h.finish(),
@@ -810,8 +840,12 @@ mod props {
             }),
             (text(100), prop::collection::vec(record(), 0..40))
                 .prop_map(|(title, board)| Content::Scoreboard { title, board }),
-            (text(80), proptest::option::of(record()))
-                .prop_map(|(name, record)| Content::Score { name, record }),
+            (text(80), proptest::option::of(record())).prop_map(|(name, record)| Content::Score {
+                name,
+                record,
+                sections: Vec::new(),
+                weakest: None,
+            }),
             prop::collection::vec(entry, 0..60).prop_map(|entries| Content::Toc {
                 entries,
                 page: 1,

@@ -16,5 +16,6 @@ mod messy;
 mod properties;
 mod quiz;
 mod safety;
+mod study;
 mod telegram;
 mod webhook;

@@ -26,7 +26,7 @@ const BOT: &str = "study_test_bot";
 
 type Bot = MockBot<anyhow::Error, DistributionKey>;
 
-fn engine() -> Arc<Engine> {
+pub(crate) fn engine() -> Arc<Engine> {
     static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
     ENGINE
         .get_or_init(|| Arc::new(Engine::in_memory(&root().join("corpus")).unwrap()))
@@ -192,7 +192,7 @@ fn check_html(html: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn assert_valid_html(html: &str) {
+pub(crate) fn assert_valid_html(html: &str) {
     if let Err(why) = check_html(html) {
         panic!("invalid Telegram HTML ({why}):\n{html}");
     }
