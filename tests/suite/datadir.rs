@@ -180,7 +180,7 @@ fn index_never_replaces_the_index_a_live_bot_reads() {
         files.sort();
         files
     };
-    let hash = std::fs::read_to_string(index.join("corpus.sha256")).unwrap();
+    let hash = std::fs::read_to_string(index.join("built-from")).unwrap();
     let before = listing(&index);
 
     // The text changes on disk while the bot runs: a rebuild would replace its index.
@@ -196,7 +196,7 @@ fn index_never_replaces_the_index_a_live_bot_reads() {
     let (code, err) = exits(&mut index_cmd());
     assert_refused(code, &err, data.path());
     assert_eq!(
-        std::fs::read_to_string(index.join("corpus.sha256")).unwrap(),
+        std::fs::read_to_string(index.join("built-from")).unwrap(),
         hash
     );
     assert_eq!(listing(&index), before, "the live index is untouched");
@@ -215,7 +215,7 @@ fn index_never_replaces_the_index_a_live_bot_reads() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("index: built"), "{out}");
     assert_ne!(
-        std::fs::read_to_string(index.join("corpus.sha256")).unwrap(),
+        std::fs::read_to_string(index.join("built-from")).unwrap(),
         hash
     );
 }
