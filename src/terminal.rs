@@ -83,7 +83,7 @@ pub fn abstention(answer: &Answer) -> String {
     out
 }
 
-/// "a", "a and b", "a, b and c": names and terms capitalised ("Alexandra Kollontai", "Civil
+/// "a", "a and b", "a, b and c": names and terms capitalised ("Vera Zasulich", "Civil
 /// War"), a single ordinary word in quotes as typed (“otters”).
 pub fn quoted_list(items: &[String]) -> String {
     let cap: Vec<String> = items

@@ -3,7 +3,7 @@
 //!
 //! Typos are corrected by one general rule: a word that is neither in the text nor an English
 //! word is matched, by Levenshtein automaton, against the question words ("whcih" → "which"),
-//! then against the text's own word forms ("comittee" → "committee"), then against the English
+//! then against the text's own word forms ("comitte" → "committee"), then against the English
 //! word list ("anounce" → "announce", an ordinary word the text does not use, not a name). A
 //! word of the English word list or of the text is never rewritten: "fine" is not a typo of
 //! "five".
@@ -263,7 +263,7 @@ mod tests {
     #[test]
     fn english_words_and_text_words_are_never_rewritten() {
         let (analyzer, index, n) = index_of(
-            "Report\n\nThe company paid five hundred pounds. The comittee met on 3 May.\n\n\
+            "Report\n\nThe company paid five hundred pounds. The comitte met on 3 May.\n\n\
              Later the committee met the firm.\n",
         );
         let reading =
@@ -295,11 +295,11 @@ mod tests {
             ))
         );
         // A misspelling the text itself uses is the text's word, not a typo.
-        let reading = read(&analyzer, &index, n, "when did the comittee meet").expect("read");
+        let reading = read(&analyzer, &index, n, "when did the comitte meet").expect("read");
         assert!(reading
             .terms
             .iter()
-            .any(|t| t.exact == "comittee" && t.status == TermStatus::Known));
+            .any(|t| t.exact == "comitte" && t.status == TermStatus::Known));
     }
 
     #[test]
