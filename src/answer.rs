@@ -6,6 +6,9 @@ use serde::Serialize;
 
 use crate::corpus::Citation;
 use crate::search::excerpt::Marked;
+
+/// What an "unsure" answer says before its excerpts, in every adapter.
+pub const UNSURE: &str = "The text may not answer this directly. These are the closest passages:";
 pub use crate::search::Tier;
 
 /// One cited excerpt.

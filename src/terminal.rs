@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::answer::{Answer, Tier};
+use crate::answer::{Answer, Tier, UNSURE};
 use crate::engine::TocEntry;
 use crate::eval::EvalReport;
 use crate::search::excerpt::Marked;
@@ -57,9 +57,6 @@ pub fn answer(answer: &Answer, marks: Marks) -> String {
     }
     out.trim_end().to_string() + "\n"
 }
-
-/// What an "unsure" answer says before its excerpts.
-pub const UNSURE: &str = "The text may not answer this directly. These are the closest passages:";
 
 /// The "not covered" message with the closest sections.
 pub fn abstention(answer: &Answer) -> String {

@@ -42,23 +42,29 @@ pub(super) fn validate_token(token: Option<&str>) -> Result<Token, UsageError> {
     Ok(Token::new(token))
 }
 
-pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
-    let token = validate_token(settings.telegram.token.as_ref().map(Token::expose))?;
-    telegram::send::hide_in_logs(&token);
-    let api_url = match settings
+/// The Bot API server to use instead of Telegram's (`telegram.api_url`, `TELOXIDE_API_URL`),
+/// if one is set.
+pub(super) fn parse_api_url(settings: &Settings) -> Result<Option<url::Url>, UsageError> {
+    match settings
         .telegram
         .api_url
         .as_deref()
         .map(str::trim)
         .filter(|u| !u.is_empty())
     {
-        Some(url) => Some(url::Url::parse(url).map_err(|e| {
+        Some(url) => url::Url::parse(url).map(Some).map_err(|e| {
             UsageError(format!(
                 "telegram.api_url (TELOXIDE_API_URL) is not a URL: {e}"
             ))
-        })?),
-        None => None,
-    };
+        }),
+        None => Ok(None),
+    }
+}
+
+pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
+    let token = validate_token(settings.telegram.token.as_ref().map(Token::expose))?;
+    telegram::send::hide_in_logs(&token);
+    let api_url = parse_api_url(settings)?;
     let mode = mode(settings)?;
     // Held until the bot exits: a second bot (or `index`, `chat`) on this data directory is
     // refused at once instead of resuming the same quizzes.

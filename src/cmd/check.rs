@@ -410,25 +410,12 @@ fn check_telegram(settings: &Settings, report: &mut Report) {
                 return;
             }
         };
-    let api_url = match settings
-        .telegram
-        .api_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
-        Some(url) => match url::Url::parse(url) {
-            Ok(url) => Some(url),
-            Err(e) => {
-                report.add(
-                    Level::Error,
-                    "telegram",
-                    format!("telegram.api_url (TELOXIDE_API_URL) is not a URL: {e}"),
-                );
-                return;
-            }
-        },
-        None => None,
+    let api_url = match super::bot::parse_api_url(settings) {
+        Ok(url) => url,
+        Err(e) => {
+            report.add(Level::Error, "telegram", e.0);
+            return;
+        }
     };
     let via = api_url
         .as_ref()

@@ -359,7 +359,7 @@ pub fn reply(reply: &Reply, tag: &str) -> Message {
                         .text("\n\n");
                 }
                 if answer.tier == crate::answer::Tier::Unsure {
-                    h.italic(crate::terminal::UNSURE).text("\n\n");
+                    h.italic(crate::answer::UNSURE).text("\n\n");
                 }
                 items(&mut h, &answer.results);
             }
