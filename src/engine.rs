@@ -39,6 +39,9 @@ pub struct TocEntry {
     pub paragraphs: usize,
 }
 
+/// Folder under `data_dir` holding cached extractions of PDF, EPUB, DOCX and HTML files.
+pub const EXTRACTED_DIR: &str = "extracted";
+
 impl Engine {
     /// Loads the corpus named by the settings and indexes it: in memory for small corpora, on
     /// disk under `data_dir/index` (reused while the corpus is unchanged) for large ones.
@@ -50,6 +53,7 @@ impl Engine {
     /// Loads the corpus named by the settings; a large one (from `search.persist_min_bytes`,
     /// like its stored index) through the parsed-corpus cache under `data_dir`.
     pub fn load_corpus(settings: &Settings) -> Result<(Corpus, CacheUse)> {
+        crate::formats::sandbox::set_cache_dir(settings.data_dir.join(EXTRACTED_DIR));
         cache::load(
             &settings.corpus.dir,
             &settings.data_dir.join(cache::CACHE_FILE),

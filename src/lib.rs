@@ -13,6 +13,7 @@ pub mod datadir;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod formats;
 pub mod quiz;
 pub mod search;
 pub mod store;

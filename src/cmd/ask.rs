@@ -49,6 +49,22 @@ struct JsonResult<'a> {
     text: &'a str,
     excerpt: &'a str,
     citation: String,
+    /// The pages the passage stands on, `[233]` or `[233, 234]` (strings for labels that are
+    /// not numbers, such as "xii"); null for texts without pages.
+    pages: Option<Vec<serde_json::Value>>,
+}
+
+/// Page labels as JSON: numbers where they are numbers.
+fn json_pages(labels: &[String]) -> Option<Vec<serde_json::Value>> {
+    (!labels.is_empty()).then(|| {
+        labels
+            .iter()
+            .map(|l| match l.parse::<u64>() {
+                Ok(n) => serde_json::Value::from(n),
+                Err(_) => serde_json::Value::from(l.as_str()),
+            })
+            .collect()
+    })
 }
 
 fn json(answer: &Answer) -> JsonAnswer<'_> {
@@ -71,6 +87,7 @@ fn json(answer: &Answer) -> JsonAnswer<'_> {
                 text: &r.text,
                 excerpt: &r.excerpt.text,
                 citation: r.citation.to_string(),
+                pages: json_pages(&r.citation.pages),
             })
             .collect(),
     }

@@ -196,12 +196,17 @@ fn check_corpus(settings: &Settings, report: &mut Report) -> Option<Corpus> {
     );
     for doc in &corpus.documents {
         let passages: usize = doc.sections.iter().map(|s| s.passages.len()).sum();
+        let pages = match doc.page_labels.len() {
+            0 => String::new(),
+            n => format!(", {}", plural(n, "page", "pages")),
+        };
         report.add(
             Level::Ok,
             "document",
             format!(
-                "{}: \"{}\", {}, {}",
+                "{} ({}{pages}): \"{}\", {}, {}",
                 doc.file,
+                doc.format.name(),
                 doc.title,
                 plural(doc.sections.len(), "section", "sections"),
                 plural(passages, "passage", "passages"),
@@ -223,9 +228,14 @@ fn check_corpus(settings: &Settings, report: &mut Report) -> Option<Corpus> {
                 plural(passages, "passage", "passages")
             ),
             CorpusWarning::NoText { file } => format!("{file} has no text and is not served"),
-            CorpusWarning::Unsupported { file } => {
-                format!("{file} is not read: only .txt and .md files are")
+            CorpusWarning::Refused { file, reason } => {
+                format!("{file} is not served: {reason}")
             }
+            CorpusWarning::Reader { file, detail } => format!("{file}: {detail}"),
+            CorpusWarning::Unsupported { file } => format!(
+                "{file} is not read: only {} files are",
+                studybot::formats::EXTENSIONS
+            ),
             CorpusWarning::Subfolder { name, texts } => format!(
                 "{name}/ is not read (subfolders are not): move its {} up into {}",
                 plural(texts, "text", "texts"),

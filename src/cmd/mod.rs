@@ -7,6 +7,7 @@ mod bot;
 mod chat;
 mod check;
 mod eval;
+mod extract;
 mod index;
 mod sections;
 mod version;
@@ -59,6 +60,8 @@ enum Command {
     Backup(backup::Args),
     /// Check the set-up before going live: settings, corpus, quiz bank, data_dir, the bot token.
     Check(check::Args),
+    /// Read one document (PDF, EPUB, DOCX, HTML, text) as the corpus would, and show what it gives.
+    Extract(extract::Args),
 }
 
 /// Runs the chosen subcommand.
@@ -77,6 +80,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .exit()
         }
     };
+    if let Command::Extract(args) = command {
+        return extract::run(args);
+    }
+    // Every other command reads documents in child processes (see formats::sandbox).
+    match std::env::current_exe() {
+        Ok(exe) => studybot::formats::sandbox::use_child_process(exe),
+        Err(e) => tracing::warn!("documents will be read in-process: {e}"),
+    }
     // `check` reports broken settings as one of its findings instead of stopping on them.
     if let Command::Check(args) = command {
         return check::run(&sources, args);
@@ -92,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(&settings, args),
         Command::Backup(args) => backup::run(&settings, args),
         Command::Check(args) => check::run(&sources, args),
+        Command::Extract(args) => extract::run(args),
     }
 }
 

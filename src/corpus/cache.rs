@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 pub const CACHE_FILE: &str = "corpus.cache";
 const MAGIC: &[u8; 8] = b"SBCORPUS";
 /// Bump when the layout below or the parser's output changes: an older cache is then rebuilt.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 /// Files changed this recently when the cache is written get no stamps (see the module doc).
 const RACY_WINDOW: Duration = Duration::from_secs(2);
 
@@ -198,6 +198,7 @@ struct Cached {
     bytes: u64,
     documents: Vec<Document>,
     passages: Vec<Passage>,
+    files: Vec<super::FileReport>,
 }
 
 /// Why a cache file was not used (only ever logged).
@@ -243,6 +244,7 @@ impl Cached {
             passages: self.passages,
             hash: self.hash,
             bytes: self.bytes,
+            files: self.files,
         };
         consistent(&corpus).then_some(corpus)
     }
@@ -333,6 +335,11 @@ fn encode(corpus: &Corpus, stamps: Option<&[Stamp]>) -> Vec<u8> {
         w.str(&doc.file);
         w.str(&doc.title);
         w.opt_str(doc.date.as_deref());
+        w.str(doc.format.name());
+        w.usize(doc.page_labels.len());
+        for label in &doc.page_labels {
+            w.str(label);
+        }
         w.usize(doc.sections.len());
         for s in &doc.sections {
             w.str(&s.title);
@@ -368,7 +375,17 @@ fn encode(corpus: &Corpus, stamps: Option<&[Stamp]>) -> Vec<u8> {
         }
         w.opt_str(p.context.as_deref());
         w.opt_str(p.speaker.as_deref());
+        match p.pages {
+            None => w.0.push(0),
+            Some((first, last)) => {
+                w.0.push(1);
+                w.u64(u64::from(first));
+                w.u64(u64::from(last));
+            }
+        }
     }
+    // The per-file reports are small and free-form: JSON inside the binary frame.
+    w.str(&serde_json::to_string(&corpus.files).unwrap_or_else(|_| "[]".into()));
     w.0
 }
 
@@ -449,6 +466,12 @@ fn decode(payload: &[u8]) -> Option<Cached> {
         let file = r.str()?;
         let title = r.str()?;
         let date = r.opt_str()?;
+        let format = crate::formats::Format::by_name(&r.str()?);
+        let n = r.count(8)?;
+        let mut page_labels = Vec::with_capacity(n);
+        for _ in 0..n {
+            page_labels.push(r.str()?);
+        }
         let n = r.count(8)?;
         let mut sections = Vec::with_capacity(n);
         for number in 1..=n {
@@ -471,6 +494,8 @@ fn decode(payload: &[u8]) -> Option<Cached> {
             title,
             date,
             sections,
+            format: format?,
+            page_labels,
         });
     }
     let n = r.count(8)?;
@@ -506,14 +531,21 @@ fn decode(payload: &[u8]) -> Option<Cached> {
             text,
             context: r.opt_str()?,
             speaker: r.opt_str()?,
+            pages: match r.u8()? {
+                0 => None,
+                1 => Some((u32::try_from(r.u64()?).ok()?, u32::try_from(r.u64()?).ok()?)),
+                _ => return None,
+            },
         });
     }
+    let files = serde_json::from_str(&r.str()?).ok()?;
     (r.pos == payload.len()).then_some(Cached {
         stamps,
         hash,
         bytes,
         documents,
         passages,
+        files,
     })
 }
 

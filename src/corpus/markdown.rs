@@ -190,6 +190,7 @@ fn block_paragraphs(block: Vec<Entry>, subheading: &Option<String>) -> Vec<RawPa
     let paragraph = |text: String, label: Option<String>| RawParagraph {
         text: super::text::collapse_whitespace(&strip_inline(&text)),
         subheading: label,
+        pages: Vec::new(),
     };
     let mut lead: Vec<String> = Vec::new();
     let mut items: Vec<String> = Vec::new();
@@ -268,6 +269,7 @@ fn table_paragraphs(rows: Vec<Vec<String>>, subheading: &Option<String>) -> Vec<
         return vec![RawParagraph {
             text: super::text::collapse_whitespace(&text),
             subheading: subheading.clone(),
+            pages: Vec::new(),
         }];
     }
     let header = rows.first().cloned().unwrap_or_default();
@@ -300,6 +302,7 @@ fn table_paragraphs(rows: Vec<Vec<String>>, subheading: &Option<String>) -> Vec<
         out.push(RawParagraph {
             text: super::text::collapse_whitespace(&text),
             subheading: label.clone(),
+            pages: Vec::new(),
         });
     }
     out
@@ -374,6 +377,7 @@ pub fn parse(text: &str, file_stem: &str) -> ParsedDocument {
             .unwrap_or_else(|| humanise_stem(file_stem)),
         date: None,
         sections: Vec::new(),
+        ..ParsedDocument::default()
     };
     let mut current: Option<(String, Vec<RawParagraph>)> = None;
     let mut subheading: Option<String> = None;

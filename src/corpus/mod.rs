@@ -18,8 +18,19 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
+pub use crate::formats::{Format, ParsedDocument, RawParagraph};
 pub use plain::looks_like_heading;
 pub use warnings::CorpusWarning;
+
+/// Parses plain text (already cleaned by [`text::clean_source`]).
+pub(crate) fn parse_plain(text: &str, stem: &str) -> ParsedDocument {
+    plain::parse(text, stem)
+}
+
+/// Parses Markdown (already cleaned by [`text::clean_source`]).
+pub(crate) fn parse_markdown(text: &str, stem: &str) -> ParsedDocument {
+    markdown::parse(text, stem)
+}
 
 /// Title of the section holding text before a document's first heading.
 pub const INTRODUCTION: &str = "Introduction";
@@ -27,34 +38,6 @@ pub const INTRODUCTION: &str = "Introduction";
 pub const MAX_PASSAGE_WORDS: usize = 250;
 /// A lead-in paragraph this short is merged with the quotation it introduces.
 const MAX_LEAD_IN_WORDS: usize = 40;
-
-/// A paragraph as a parser found it, before numbering.
-#[derive(Debug, Clone)]
-pub struct RawParagraph {
-    /// The paragraph's text with markup removed.
-    pub text: String,
-    /// A Markdown `###` heading the paragraph sits under, if any.
-    pub subheading: Option<String>,
-}
-
-/// A document as a parser found it.
-#[derive(Debug, Clone)]
-pub struct ParsedDocument {
-    /// Document title.
-    pub title: String,
-    /// Date line under the title, if any.
-    pub date: Option<String>,
-    /// (section title, paragraphs) in order.
-    pub sections: Vec<(String, Vec<RawParagraph>)>,
-}
-
-impl ParsedDocument {
-    fn push_section(&mut self, section: (String, Vec<RawParagraph>)) {
-        if !section.1.is_empty() {
-            self.sections.push(section);
-        }
-    }
-}
 
 /// One document of the corpus.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,6 +50,30 @@ pub struct Document {
     pub date: Option<String>,
     /// Sections in order; `number` is the position plus one.
     pub sections: Vec<Section>,
+    /// The format the file was read as.
+    pub format: Format,
+    /// For paged formats, the label a reader sees on each sheet (by 0-based sheet index);
+    /// empty for unpaged ones.
+    pub page_labels: Vec<String>,
+}
+
+/// How one corpus file was read, for `studybot check` and `studybot index`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FileReport {
+    /// File name inside the corpus folder.
+    pub file: String,
+    /// The format its extension names.
+    pub format: Format,
+    /// Number of pages, for paged formats.
+    pub pages: Option<usize>,
+    /// Number of sections and passages it gave (0 when refused).
+    pub sections: usize,
+    /// Number of passages it gave.
+    pub passages: usize,
+    /// What the reader noticed (pages without text, say).
+    pub warnings: Vec<String>,
+    /// Why the file was not read, when it was not.
+    pub refused: Option<String>,
 }
 
 /// A section of a document.
@@ -106,6 +113,8 @@ pub struct Passage {
     pub context: Option<String>,
     /// Who is quoted, when the passage is a quotation with a named speaker.
     pub speaker: Option<String>,
+    /// For paged formats, the first and last sheet (0-based) the passage's text stands on.
+    pub pages: Option<(u32, u32)>,
 }
 
 /// All documents and their passages.
@@ -119,8 +128,10 @@ pub struct Corpus {
     pub passages: Vec<Passage>,
     /// SHA-256 of file names and contents, to tell when a stored index is stale.
     pub hash: String,
-    /// Total bytes of text read.
+    /// Total bytes of the files read.
     pub bytes: u64,
+    /// Every corpus file, read or refused, in file-name order.
+    pub files: Vec<FileReport>,
 }
 
 /// Turns a file stem like `field_notes-2020` into `Field notes 2020`.
@@ -143,8 +154,8 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The corpus files of `dir`: its `.txt`, `.md` and `.markdown` files (not recursing into
-/// subfolders), sorted by path.
+/// The corpus files of `dir`: the files whose extension names a [`Format`] (not recursing
+/// into subfolders), sorted by path.
 fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Err(Error::CorpusMissing(dir.to_path_buf()));
@@ -160,11 +171,7 @@ fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>> {
             source,
         })?;
         let path = entry.path();
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        if matches!(ext.as_deref(), Some("txt" | "md" | "markdown")) && path.is_file() {
+        if Format::from_name(&file_name(&path)).is_some() && path.is_file() {
             files.push(path);
         }
     }
@@ -172,16 +179,25 @@ fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Reads corpus files as UTF-8 text.
-fn read_sources(files: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
+/// A corpus file's path and bytes.
+pub type Source = (PathBuf, Vec<u8>);
+
+/// Reads corpus files. A file larger than [`crate::formats::MAX_FILE_BYTES`] is read as empty
+/// (and refused when parsed) rather than loaded into memory.
+fn read_sources(files: &[PathBuf]) -> Result<Vec<Source>> {
     let mut sources = Vec::with_capacity(files.len());
     for path in files {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        let read_err = |source| Error::Read {
             path: path.clone(),
             source,
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| Error::NotUtf8(path.clone()))?;
-        sources.push((path.clone(), text));
+        };
+        let len = std::fs::metadata(path).map_err(read_err)?.len();
+        let bytes = if len > crate::formats::MAX_FILE_BYTES {
+            Vec::new()
+        } else {
+            std::fs::read(path).map_err(read_err)?
+        };
+        sources.push((path.clone(), bytes));
     }
     Ok(sources)
 }
@@ -190,18 +206,19 @@ fn read_sources(files: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
 /// [`text::clean_source`] or the analyser's words change, so that a stored index, the cached
 /// parse and buttons carrying passage ids are never read against passages they were not made
 /// from. Version 2: invisible fillers and odd line ends cleaned, fillers inside words joined.
-const PARSE_VERSION: &str = "studybot-passages/2";
+/// Version 3: PDF, EPUB, DOCX and HTML files, and pages in passages.
+const PARSE_VERSION: &str = "studybot-passages/3";
 
 /// SHA-256 (hex) of [`PARSE_VERSION`] and the file names and contents, in order: what a
 /// stored index and the cached parse are keyed by.
-pub fn content_hash(sources: &[(PathBuf, String)]) -> String {
+pub fn content_hash(sources: &[Source]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(PARSE_VERSION.as_bytes());
     hasher.update([0]);
     for (path, text) in sources {
         hasher.update(file_name(path).as_bytes());
         hasher.update([0]);
-        hasher.update(text.as_bytes());
+        hasher.update(text);
         hasher.update([0]);
     }
     let mut hash = String::with_capacity(64);
@@ -219,11 +236,12 @@ pub fn hash_dir(dir: &Path) -> Result<(String, usize)> {
 }
 
 impl Corpus {
-    /// Loads every `.txt` and `.md` file of `dir` (not recursing into subfolders).
+    /// Loads every corpus file of `dir` (not recursing into subfolders). A file that cannot be
+    /// read as its format is refused and listed in [`Corpus::files`]; the rest still load.
     pub fn load(dir: &Path) -> Result<Corpus> {
         let files = corpus_files(dir)?;
         let sources = read_sources(&files)?;
-        let corpus = Corpus::from_texts(dir, &sources);
+        let corpus = Corpus::from_sources(dir, &sources);
         if corpus.passages.is_empty() {
             return Err(Error::CorpusEmpty(dir.to_path_buf()));
         }
@@ -232,42 +250,78 @@ impl Corpus {
 
     /// Builds a corpus from (path, text) pairs; the extension picks the parser.
     pub fn from_texts(dir: &Path, sources: &[(PathBuf, String)]) -> Corpus {
+        let sources: Vec<Source> = sources
+            .iter()
+            .map(|(p, t)| (p.clone(), t.as_bytes().to_vec()))
+            .collect();
+        Self::from_sources(dir, &sources)
+    }
+
+    /// Builds a corpus from (path, bytes) pairs; the extension picks the format.
+    pub fn from_sources(dir: &Path, sources: &[Source]) -> Corpus {
         Self::parse_sources(dir, sources, content_hash(sources))
     }
 
-    /// Parses (path, text) pairs whose [`content_hash`] is already known.
-    fn parse_sources(dir: &Path, sources: &[(PathBuf, String)], hash: String) -> Corpus {
+    /// Parses sources whose [`content_hash`] is already known.
+    fn parse_sources(dir: &Path, sources: &[Source], hash: String) -> Corpus {
         let mut corpus = Corpus {
             dir: dir.to_path_buf(),
             documents: Vec::new(),
             passages: Vec::new(),
             hash,
             bytes: 0,
+            files: Vec::new(),
         };
-        for (path, text) in sources {
-            corpus.bytes += text.len() as u64;
-            let stem = path
-                .file_stem()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let text = text::clean_source(text);
-            let is_markdown = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                e.eq_ignore_ascii_case("md") || e.eq_ignore_ascii_case("markdown")
-            });
-            let parsed = if is_markdown {
-                markdown::parse(&text, &stem)
-            } else {
-                plain::parse(&text, &stem)
-            };
-            if parsed.sections.is_empty() {
+        for (path, bytes) in sources {
+            corpus.bytes += bytes.len() as u64;
+            let name = file_name(path);
+            let Some(format) = Format::from_name(&name) else {
                 continue;
+            };
+            let parsed = if bytes.is_empty()
+                && std::fs::metadata(path).is_ok_and(|m| m.len() > crate::formats::MAX_FILE_BYTES)
+            {
+                Err(crate::formats::FormatError::TooLarge {
+                    detail: format!("the limit is {} MB", crate::formats::MAX_FILE_BYTES >> 20),
+                })
+            } else if format.is_binary() {
+                crate::formats::sandbox::extract(&name, bytes)
+            } else {
+                crate::formats::parse(bytes, &name)
+            };
+            let mut report = FileReport {
+                file: name.clone(),
+                format,
+                pages: None,
+                sections: 0,
+                passages: 0,
+                warnings: Vec::new(),
+                refused: None,
+            };
+            match parsed {
+                Err(e) => {
+                    tracing::warn!(file = %name, "not read: {e}");
+                    report.refused = Some(e.to_string());
+                }
+                Ok(parsed) if parsed.sections.is_empty() => {
+                    report.pages = parsed.sheets();
+                    report.warnings = parsed.warnings;
+                }
+                Ok(parsed) => {
+                    report.pages = parsed.sheets();
+                    report.warnings = parsed.warnings.clone();
+                    let first = corpus.passages.len();
+                    corpus.add_document(name, format, parsed);
+                    report.sections = corpus.documents.last().map_or(0, |d| d.sections.len());
+                    report.passages = corpus.passages.len() - first;
+                }
             }
-            corpus.add_document(file_name(path), parsed);
+            corpus.files.push(report);
         }
         corpus
     }
 
-    fn add_document(&mut self, file: String, parsed: ParsedDocument) {
+    fn add_document(&mut self, file: String, format: Format, parsed: ParsedDocument) {
         let doc_index = self.documents.len();
         let mut sections = Vec::new();
         for (number, (title, raw)) in parsed.sections.into_iter().enumerate() {
@@ -294,6 +348,8 @@ impl Corpus {
             title: parsed.title,
             date: parsed.date,
             sections,
+            format,
+            page_labels: parsed.page_labels,
         });
     }
 
@@ -321,6 +377,22 @@ impl Corpus {
             paragraph: passage.paragraph,
             paragraph_end: passage.paragraph_end,
             speaker: passage.speaker.clone(),
+            pages: passage
+                .pages
+                .map(|(first, last)| {
+                    let label = |s: u32| {
+                        doc.page_labels
+                            .get(s as usize)
+                            .cloned()
+                            .unwrap_or_else(|| (s + 1).to_string())
+                    };
+                    if first == last {
+                        vec![label(first)]
+                    } else {
+                        vec![label(first), label(last)]
+                    }
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -356,6 +428,35 @@ pub struct Citation {
     pub paragraph_end: usize,
     /// The quoted speaker, if the passage is a quotation.
     pub speaker: Option<String>,
+    /// For paged texts, the page labels the passage stands on: one, or the first and last;
+    /// empty for unpaged texts.
+    pub pages: Vec<String>,
+}
+
+impl Citation {
+    /// Section and place, without document or speaker: "§7 The Working Day, p. 233" for a
+    /// paged text, "§4 Soviets, ¶2" otherwise (quiz explanations, where the text is known).
+    pub fn short(&self) -> String {
+        format!(
+            "§{} {}, {}",
+            self.section_number,
+            self.section_title,
+            self.place()
+        )
+    }
+
+    /// "p. 233", "pp. 233–234", or for unpaged texts "¶2", "¶2–3". A reader with a printed
+    /// copy finds a page; paragraph numbers of a paged text would be ours alone.
+    pub fn place(&self) -> String {
+        match self.pages.as_slice() {
+            [page] => format!("p. {page}"),
+            [first, last, ..] => format!("pp. {first}–{last}"),
+            [] if self.paragraph_end > self.paragraph => {
+                format!("¶{}–{}", self.paragraph, self.paragraph_end)
+            }
+            [] => format!("¶{}", self.paragraph),
+        }
+    }
 }
 
 impl std::fmt::Display for Citation {
@@ -365,13 +466,12 @@ impl std::fmt::Display for Citation {
         }
         write!(
             f,
-            "{}, §{} {}, ¶{}",
-            self.document, self.section_number, self.section_title, self.paragraph
-        )?;
-        if self.paragraph_end > self.paragraph {
-            write!(f, "–{}", self.paragraph_end)?;
-        }
-        Ok(())
+            "{}, §{} {}, {}",
+            self.document,
+            self.section_number,
+            self.section_title,
+            self.place()
+        )
     }
 }
 
@@ -506,7 +606,7 @@ fn last_full_name(words: &[&str]) -> Option<String> {
 fn build_passages(raw: &[RawParagraph]) -> Vec<Passage> {
     let mut out = Vec::new();
     let mut lead_in: Option<(String, Option<String>)> = None; // (lead-in sentence, speaker)
-    let mut merge_prefix: Option<(usize, String)> = None; // (paragraph number, text)
+    let mut merge_prefix: Option<(usize, String, Option<u32>)> = None; // (number, text, sheet)
     for (i, para) in raw.iter().enumerate() {
         let number = i + 1;
         let quoting = opens_quotation(&para.text);
@@ -522,7 +622,11 @@ fn build_passages(raw: &[RawParagraph]) -> Vec<Passage> {
                 .unwrap_or_default();
             lead_in = Some((last, speaker_of(&para.text)));
             if text::word_count(&para.text) <= MAX_LEAD_IN_WORDS {
-                merge_prefix = Some((number, para.text.clone()));
+                merge_prefix = Some((
+                    number,
+                    para.text.clone(),
+                    para.pages.first().map(|m| m.sheet),
+                ));
                 continue;
             }
         }
@@ -530,13 +634,31 @@ fn build_passages(raw: &[RawParagraph]) -> Vec<Passage> {
             (Some((sentence, speaker)), true) => (Some(sentence.clone()), speaker.clone()),
             _ => (para.subheading.clone(), None),
         };
-        let (first_number, body) = match merge_prefix.take() {
-            Some((n, prefix)) => (n, format!("{prefix}\n\n{}", para.text)),
-            None => (number, para.text.clone()),
+        let (first_number, body, lead_sheet, shift) = match merge_prefix.take() {
+            Some((n, prefix, sheet)) => (
+                n,
+                format!("{prefix}\n\n{}", para.text),
+                sheet,
+                prefix.len() + 2,
+            ),
+            None => (number, para.text.clone(), None, 0),
         };
         let parts = split_long(&body);
         let count = parts.len();
+        let mut start = 0usize;
         for (part, text) in parts.into_iter().enumerate() {
+            // Parts are the paragraph's sentences in order, joined by one space.
+            let end = start + text.len();
+            let pages = sheets_between(
+                &para.pages,
+                start.saturating_sub(shift),
+                end.saturating_sub(shift),
+            )
+            .map(|(first, last)| match lead_sheet {
+                Some(lead) if part == 0 => (lead.min(first), last),
+                _ => (first, last),
+            });
+            start = end + 1;
             out.push(Passage {
                 id: 0,
                 doc: 0,
@@ -548,10 +670,11 @@ fn build_passages(raw: &[RawParagraph]) -> Vec<Passage> {
                 text,
                 context: context.clone(),
                 speaker: speaker.clone(),
+                pages,
             });
         }
     }
-    if let Some((n, prefix)) = merge_prefix {
+    if let Some((n, prefix, sheet)) = merge_prefix {
         // A lead-in at the very end with nothing after it (cannot happen with next_quotes, but
         // keep the text rather than lose it).
         out.push(Passage {
@@ -565,9 +688,29 @@ fn build_passages(raw: &[RawParagraph]) -> Vec<Passage> {
             text: prefix,
             context: None,
             speaker: None,
+            pages: sheet.map(|s| (s, s)),
         });
     }
     out
+}
+
+/// The first and last sheet that bytes `start..end` of a paragraph stand on, from its page
+/// marks; `None` for unpaged paragraphs.
+fn sheets_between(
+    marks: &[crate::formats::PageMark],
+    start: usize,
+    end: usize,
+) -> Option<(u32, u32)> {
+    let first = marks.first()?;
+    let at = |offset: usize| {
+        marks
+            .iter()
+            .take_while(|m| m.offset <= offset)
+            .last()
+            .unwrap_or(first)
+            .sheet
+    };
+    Some((at(start), at(end.saturating_sub(1).max(start))))
 }
 
 /// Splits a paragraph longer than [`MAX_PASSAGE_WORDS`] into balanced runs of whole sentences.
@@ -609,7 +752,7 @@ mod tests {
             .iter()
             .map(|t| RawParagraph {
                 text: t.to_string(),
-                subheading: None,
+                ..RawParagraph::default()
             })
             .collect()
     }
@@ -674,7 +817,15 @@ mod tests {
             paragraph: 2,
             paragraph_end: 3,
             speaker: Some("John Reed".into()),
+            pages: Vec::new(),
         };
         assert_eq!(c.to_string(), "John Reed, quoted in Doc, §4 Soviets, ¶2–3");
+        let paged = Citation {
+            pages: vec!["233".into(), "234".into()],
+            speaker: None,
+            ..c.clone()
+        };
+        assert_eq!(paged.to_string(), "Doc, §4 Soviets, pp. 233–234");
+        assert_eq!(paged.short(), "§4 Soviets, pp. 233–234");
     }
 }

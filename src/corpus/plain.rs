@@ -224,6 +224,7 @@ pub fn parse(text: &str, file_stem: &str) -> ParsedDocument {
         title: title.unwrap_or_else(|| humanise_stem(file_stem)),
         date,
         sections: Vec::new(),
+        ..ParsedDocument::default()
     };
     let mut current: Option<(String, Vec<RawParagraph>)> = None;
     let rest = &blocks[i..];
@@ -240,6 +241,7 @@ pub fn parse(text: &str, file_stem: &str) -> ParsedDocument {
             paragraphs.push(RawParagraph {
                 text: block.clone(),
                 subheading: None,
+                pages: Vec::new(),
             });
         }
     }

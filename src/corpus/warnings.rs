@@ -20,12 +20,26 @@ pub enum CorpusWarning {
         /// How many passages that one section holds.
         passages: usize,
     },
-    /// A `.txt` or `.md` file without text: it is not served.
+    /// A corpus file without text: it is not served.
     NoText {
         /// File name.
         file: String,
     },
-    /// A file that is not read because of its type (only `.txt`, `.md` and `.markdown` are).
+    /// A corpus file that could not be read as its format: it is not served.
+    Refused {
+        /// File name.
+        file: String,
+        /// Why, as one line.
+        reason: String,
+    },
+    /// Something the reader noticed in a file it did read (pages without text, say).
+    Reader {
+        /// File name.
+        file: String,
+        /// What it noticed.
+        detail: String,
+    },
+    /// A file that is not read because of its type (see [`crate::formats::Format`]).
     Unsupported {
         /// File name.
         file: String,
@@ -41,10 +55,7 @@ pub enum CorpusWarning {
 
 /// Whether a file name has an extension the corpus reads.
 fn is_text_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .is_some_and(|e| matches!(e.as_str(), "txt" | "md" | "markdown"))
+    crate::formats::Format::from_name(&file_name(path)).is_some()
 }
 
 impl Corpus {
@@ -55,8 +66,21 @@ impl Corpus {
         let mut out = Vec::new();
         let served: std::collections::HashSet<&str> =
             self.documents.iter().map(|d| d.file.as_str()).collect();
+        let reports: std::collections::HashMap<&str, &super::FileReport> =
+            self.files.iter().map(|r| (r.file.as_str(), r)).collect();
         for file in corpus_files(&self.dir)? {
             let name = file_name(&file);
+            let report = reports.get(name.as_str());
+            if let Some(reason) = report.and_then(|r| r.refused.clone()) {
+                out.push(CorpusWarning::Refused { file: name, reason });
+                continue;
+            }
+            for detail in report.map(|r| r.warnings.clone()).unwrap_or_default() {
+                out.push(CorpusWarning::Reader {
+                    file: name.clone(),
+                    detail,
+                });
+            }
             if !served.contains(name.as_str()) {
                 out.push(CorpusWarning::NoText { file: name });
             }

@@ -302,11 +302,7 @@ pub fn from_sentence<R: Rng>(
             Kind::Name => "Which name completes the sentence?",
         };
         let question = format!("{prompt}\n“{}”", shorten(&blanked, 250));
-        let section = corpus.section_of(passage);
-        let cite = format!(
-            "§{} {}, ¶{}",
-            section.number, section.title, passage.paragraph
-        );
+        let cite = corpus.citation(passage).short();
         let explanation = shorten(&format!("“{answer}” — {cite}"), MAX_EXPLANATION_CHARS);
         let mut options = vec![answer.to_string()];
         options.extend(wrong);
