@@ -143,7 +143,8 @@ mod tests {
             "One long paragraph of prose. It has sentences.\n\nAnother paragraph.\n",
         );
         write("c-empty.md", "\n\n  \n");
-        write("notes.pdf", "%PDF");
+        write("notes.odt", "x");
+        write("broken.pdf", "%PDF");
         write(".gitkeep", "");
         std::fs::create_dir(dir.path().join("chapters")).unwrap();
         std::fs::write(dir.path().join("chapters/one.md"), "# One\n\nText.\n").unwrap();
@@ -153,6 +154,10 @@ mod tests {
         assert_eq!(
             corpus.warnings().unwrap(),
             vec![
+                CorpusWarning::Refused {
+                    file: "broken.pdf".into(),
+                    reason: "it is damaged or not a real PDF file (couldn't parse input: invalid file header)".into()
+                },
                 CorpusWarning::NoText {
                     file: "c-empty.md".into()
                 },
@@ -165,7 +170,7 @@ mod tests {
                     texts: 1
                 },
                 CorpusWarning::Unsupported {
-                    file: "notes.pdf".into()
+                    file: "notes.odt".into()
                 },
             ]
         );

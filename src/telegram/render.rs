@@ -782,6 +782,11 @@ mod props {
                     section_title,
                     paragraph,
                     paragraph_end: paragraph,
+                    pages: if paragraph % 3 == 0 {
+                        vec![(paragraph + 1).to_string(), "xiv".into()]
+                    } else {
+                        Vec::new()
+                    },
                     speaker,
                 },
             )

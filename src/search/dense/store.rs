@@ -452,6 +452,7 @@ mod tests {
                 text: t.to_string(),
                 context: None,
                 speaker: None,
+                pages: None,
             })
             .collect()
     }
