@@ -13,9 +13,10 @@ pub enum Error {
     /// The corpus folder does not exist or is not a folder.
     #[error("corpus folder {} not found", .0.display())]
     CorpusMissing(PathBuf),
-    /// The corpus folder holds no `.txt` or `.md` document with text in it.
-    #[error("corpus folder {} has no .txt or .md document with text", .0.display())]
-    CorpusEmpty(PathBuf),
+    /// The corpus folder holds no document with text in it; `.1` says why each file there was
+    /// refused, if any was.
+    #[error("corpus folder {} has no document with text (studybot reads {}){}", .0.display(), crate::formats::EXTENSIONS, refused_list(.1))]
+    CorpusEmpty(PathBuf, Vec<String>),
     /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
@@ -24,9 +25,6 @@ pub enum Error {
         /// The underlying I/O error.
         source: std::io::Error,
     },
-    /// A corpus document is not valid UTF-8.
-    #[error("{} is not UTF-8 text", .0.display())]
-    NotUtf8(PathBuf),
     /// The question cannot be answered as asked (empty, too long, no words).
     #[error("{0}")]
     BadQuestion(String),
@@ -96,3 +94,12 @@ impl From<rusqlite_migration::Error> for Error {
 
 /// Result alias for the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// "; a.pdf: it looks scanned; b.txt: it is not UTF-8 text" for [`Error::CorpusEmpty`].
+fn refused_list(refused: &[String]) -> String {
+    if refused.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", refused.join("; "))
+    }
+}

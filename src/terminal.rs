@@ -220,7 +220,8 @@ pub fn reply(
             if page.pages > 1 {
                 let _ = write!(out, " (page {}/{})", page.page, page.pages);
             }
-            let _ = writeln!(out, "\n{}\n", page.document);
+            let printed = page.printed.as_deref().map(|p| format!(", {p}"));
+            let _ = writeln!(out, "\n{}{}\n", page.document, printed.unwrap_or_default());
             for (n, text) in &page.paragraphs {
                 let _ = writeln!(out, "¶{n} {text}\n");
             }

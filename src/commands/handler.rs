@@ -709,15 +709,21 @@ impl Handler {
                 },
             });
         }
+        let paragraphs = pages.swap_remove(index);
+        let printed = match (paragraphs.first(), paragraphs.last()) {
+            (Some((first, _)), Some((last, _))) => corpus.printed_pages(s, *first, *last),
+            _ => None,
+        };
         Some(Reply {
             content: Content::Page(Page {
                 document: document.title.clone(),
                 doc,
                 section,
                 title: s.title.clone(),
-                paragraphs: pages.swap_remove(index),
+                paragraphs,
                 page,
                 pages: count,
+                printed,
             }),
             buttons: if row.is_empty() {
                 Vec::new()

@@ -36,6 +36,9 @@ pub struct Page {
     pub page: usize,
     /// Pages in the section.
     pub pages: usize,
+    /// For a paged text, where these paragraphs stand in the reader's copy: "p. 12" or
+    /// "pp. 12–13".
+    pub printed: Option<String>,
 }
 
 /// A passage shown in full or as context.

@@ -143,7 +143,7 @@ pub fn load(dir: &Path, cache: &Path, min_bytes: u64) -> Result<(Corpus, CacheUs
     }
     let corpus = Corpus::parse_sources(dir, &sources, hash);
     if corpus.passages.is_empty() {
-        return Err(Error::CorpusEmpty(dir.to_path_buf()));
+        return Err(Error::CorpusEmpty(dir.to_path_buf(), corpus.refusals()));
     }
     write_or_warn(
         cache,

@@ -243,7 +243,7 @@ impl Corpus {
         let sources = read_sources(&files)?;
         let corpus = Corpus::from_sources(dir, &sources);
         if corpus.passages.is_empty() {
-            return Err(Error::CorpusEmpty(dir.to_path_buf()));
+            return Err(Error::CorpusEmpty(dir.to_path_buf(), corpus.refusals()));
         }
         Ok(corpus)
     }
@@ -379,19 +379,7 @@ impl Corpus {
             speaker: passage.speaker.clone(),
             pages: passage
                 .pages
-                .map(|(first, last)| {
-                    let label = |s: u32| {
-                        doc.page_labels
-                            .get(s as usize)
-                            .cloned()
-                            .unwrap_or_else(|| (s + 1).to_string())
-                    };
-                    if first == last {
-                        vec![label(first)]
-                    } else {
-                        vec![label(first), label(last)]
-                    }
-                })
+                .map(|(first, last)| self.page_range_labels(passage.doc, first, last))
                 .unwrap_or_default(),
         }
     }
@@ -405,6 +393,49 @@ impl Corpus {
         let prev = (id > range.start).then(|| &self.passages[id - 1]);
         let next = (id + 1 < range.end).then(|| &self.passages[id + 1]);
         (prev, next)
+    }
+
+    /// For a paged text, the pages that paragraphs `first..=last` of `section` stand on:
+    /// "p. 12" or "pp. 12–13"; `None` for unpaged texts.
+    pub fn printed_pages(&self, section: &Section, first: usize, last: usize) -> Option<String> {
+        let passages = self.passages.get(section.passages.clone())?;
+        let mut sheets = passages
+            .iter()
+            .filter(|p| p.paragraph_end >= first && p.paragraph <= last)
+            .filter_map(|p| p.pages);
+        let (mut lo, mut hi) = sheets.next()?;
+        for (a, b) in sheets {
+            lo = lo.min(a);
+            hi = hi.max(b);
+        }
+        let citation = Citation {
+            pages: self.page_range_labels(passages.first()?.doc, lo, hi),
+            ..self.citation(passages.first()?)
+        };
+        Some(citation.place())
+    }
+
+    fn page_range_labels(&self, doc: usize, first: u32, last: u32) -> Vec<String> {
+        let labels = self.documents.get(doc).map(|d| &d.page_labels);
+        let label = |s: u32| {
+            labels
+                .and_then(|l| l.get(s as usize))
+                .cloned()
+                .unwrap_or_else(|| (s + 1).to_string())
+        };
+        if first == last {
+            vec![label(first)]
+        } else {
+            vec![label(first), label(last)]
+        }
+    }
+
+    /// "file: why" for each refused file.
+    pub fn refusals(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .filter_map(|f| Some(format!("{}: {}", f.file, f.refused.as_ref()?)))
+            .collect()
     }
 
     /// Total number of sections in all documents.

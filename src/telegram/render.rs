@@ -556,7 +556,11 @@ fn render_page(h: &mut Html, page: &Page) {
     if page.pages > 1 {
         h.text(&format!(" (page {}/{})", page.page, page.pages));
     }
-    h.text("\n").italic(&page.document).text("\n");
+    h.text("\n").italic(&page.document);
+    if let Some(printed) = &page.printed {
+        h.text(&format!(", {printed}"));
+    }
+    h.text("\n");
     let mut last = 0;
     for (n, text) in &page.paragraphs {
         h.text("\n");
@@ -841,6 +845,7 @@ mod props {
                     paragraphs: paragraphs.into_iter().enumerate().collect(),
                     page: 1,
                     pages: 2,
+                    printed: Some("pp. xii–14".into()),
                 })
             }),
             (text(100), prop::collection::vec(record(), 0..40))

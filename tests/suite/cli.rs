@@ -63,6 +63,7 @@ fn ask_json_has_the_stable_shape_and_the_right_section() {
         "text",
         "excerpt",
         "citation",
+        "pages",
     ];
     for (i, r) in results.iter().enumerate() {
         let obj = r.as_object().unwrap();
@@ -72,6 +73,8 @@ fn ask_json_has_the_stable_shape_and_the_right_section() {
         want.sort_unstable();
         assert_eq!(got, want);
         assert_eq!(r["rank"], i + 1);
+        // The pamphlet is plain text: no pages.
+        assert!(r["pages"].is_null(), "{r}");
         let excerpt = r["excerpt"].as_str().unwrap().trim_matches('…');
         let first_words: String = excerpt
             .split_whitespace()
@@ -556,7 +559,7 @@ fn corpus_problems_are_one_line_errors_naming_the_path() {
         .arg("sections"));
     assert_eq!(code, 1);
     assert!(
-        err.contains(&*empty.path().to_string_lossy()) && err.contains("no .txt or .md"),
+        err.contains(&*empty.path().to_string_lossy()) && err.contains("no document with text"),
         "{err}"
     );
 
@@ -567,6 +570,20 @@ fn corpus_problems_are_one_line_errors_naming_the_path() {
         .arg("sections"));
     assert_eq!(code, 1);
     assert!(err.contains("broken.txt") && err.contains("UTF-8"), "{err}");
+    // Beside a good text, the broken one is refused and the rest still answers.
+    std::fs::write(
+        bad.path().join("good.md"),
+        "# Good\n\n## Lamps\n\nThe keepers lit the lamps at dusk.\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(studybot(data.path())
+        .env("STUDYBOT__CORPUS__DIR", bad.path())
+        .args(["ask", "when were the lamps lit"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("keepers") && out.contains("Good, §1 Lamps"),
+        "{out}"
+    );
 }
 
 #[test]
