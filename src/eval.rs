@@ -50,6 +50,12 @@ pub struct CaseResult {
     pub mean_similarity: Option<f32>,
     /// The question's focus terms and the evidence that the text uses them.
     pub focus: Vec<String>,
+    /// For a paged text, the page labels cited for the first gold result (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<String>,
+    /// The gold string the first gold result holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gold_found: Option<String>,
 }
 
 /// Aggregate figures.
@@ -119,14 +125,14 @@ pub fn evaluate(engine: &Engine, cases: &[EvalCase]) -> Result<EvalReport> {
     for case in cases {
         let answer = engine.ask(&case.question, 10)?;
         let gold: Vec<String> = case.gold.iter().map(|g| normalise(g)).collect();
-        let rank = answer
-            .results
-            .iter()
-            .position(|r| {
-                let text = normalise(&r.text);
-                gold.iter().any(|g| text.contains(g.as_str()))
-            })
-            .map(|i| i + 1);
+        let found = answer.results.iter().enumerate().find_map(|(i, r)| {
+            let text = normalise(&r.text);
+            let g = gold.iter().position(|g| text.contains(g.as_str()))?;
+            Some((i, r, g))
+        });
+        let rank = found.map(|(i, _, _)| i + 1);
+        let pages = found.map(|(_, r, _)| r.citation.pages.clone()).unwrap_or_default();
+        let gold_found = found.map(|(_, _, g)| case.gold[g].clone());
         results.push(CaseResult {
             id: case.id.clone(),
             kind: case.kind.clone(),
@@ -138,6 +144,8 @@ pub fn evaluate(engine: &Engine, cases: &[EvalCase]) -> Result<EvalReport> {
             similarity: answer.best_similarity,
             mean_similarity: answer.mean_similarity,
             focus: answer.focus,
+            pages,
+            gold_found,
         });
     }
     Ok(report(results))

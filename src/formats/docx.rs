@@ -130,7 +130,7 @@ pub(crate) fn parse(bytes: &[u8], stem: &str) -> Result<ParsedDocument, FormatEr
         title: title.unwrap_or_else(|| stem_title(stem)),
         ..ParsedDocument::default()
     };
-    for section in html::sections(&rest, crate::corpus::INTRODUCTION) {
+    for section in html::sections(&rest, crate::corpus::INTRODUCTION, 3) {
         doc.push_section(section);
     }
     Ok(doc)

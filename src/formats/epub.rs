@@ -74,7 +74,7 @@ pub(crate) fn parse(bytes: &[u8], stem: &str) -> Result<ParsedDocument, FormatEr
                 })
                 .unwrap_or_else(|| format!("Chapter {chapter}"))
         });
-        for section in html::sections(&blocks, &lead) {
+        for section in html::sections(&blocks, &lead, 1) {
             doc.push_section(section);
         }
     }

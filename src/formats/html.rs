@@ -248,23 +248,40 @@ fn selector(css: &str) -> Option<scraper::Selector> {
     scraper::Selector::parse(css).ok()
 }
 
-/// Turns blocks into sections: each heading of the top level present starts a section, deeper
-/// headings label the paragraphs under them. Text before the first heading goes to a section
-/// titled `lead`.
-pub(crate) fn sections(blocks: &[Block], lead: &str) -> Vec<(String, Vec<RawParagraph>)> {
-    let top = blocks
-        .iter()
-        .filter_map(|b| match b {
-            Block::Heading(l, _) => Some(*l),
-            Block::Para(_) => None,
-        })
-        .min();
+/// Turns blocks into sections: headings of the `depth` highest levels present start sections,
+/// deeper ones label the paragraphs under them. Text before the first heading goes to a
+/// section titled `lead`; a single top-level heading that opens the blocks (a chapter's own
+/// title) names that first section instead of counting as a level.
+pub(crate) fn sections(blocks: &[Block], lead: &str, depth: u8) -> Vec<(String, Vec<RawParagraph>)> {
+    let top_of = |blocks: &[Block]| {
+        blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Heading(l, _) => Some(*l),
+                Block::Para(_) => None,
+            })
+            .min()
+    };
+    let mut blocks = blocks;
+    let mut lead = lead.to_string();
+    if let (Some(Block::Heading(level, text)), Some(top)) = (blocks.first(), top_of(blocks)) {
+        let tops = blocks
+            .iter()
+            .filter(|b| matches!(b, Block::Heading(l, _) if *l == top))
+            .count();
+        if *level == top && tops == 1 {
+            lead = text.clone();
+            blocks = &blocks[1..];
+        }
+    }
+    let top = top_of(blocks).unwrap_or(1);
+    let deepest = top.saturating_add(depth.max(1) - 1);
     let mut out: Vec<(String, Vec<RawParagraph>)> = Vec::new();
-    let mut current = (lead.to_string(), Vec::new());
+    let mut current = (lead, Vec::new());
     let mut sub: Option<String> = None;
     for block in blocks {
         match block {
-            Block::Heading(level, text) if Some(*level) == top => {
+            Block::Heading(level, text) if *level <= deepest => {
                 if !current.1.is_empty() {
                     out.push(std::mem::take(&mut current));
                 }
@@ -308,7 +325,7 @@ pub(crate) fn parse_page(bytes: &[u8], stem: &str) -> Result<ParsedDocument, For
         }
     }
     let title = doc_title.unwrap_or_else(|| stem_title(stem));
-    let sections = sections(&blocks, crate::corpus::INTRODUCTION);
+    let sections = sections(&blocks, crate::corpus::INTRODUCTION, 2);
     Ok(ParsedDocument {
         title,
         sections,

@@ -666,9 +666,12 @@ fn assemble(lines: &[Line]) -> Vec<Item> {
                 && (numbered || is_title_case(&line.text)));
         if heading {
             items.extend(para.take().map(Item::Para));
+            // A heading set on two lines: the same size, or a label line above its title.
             let continues_heading = prev_heading
                 && prev.is_some_and(|p| {
-                    p.sheet == line.sheet && line.y - p.y < 3.0 * line.size.max(p.size)
+                    p.sheet == line.sheet
+                        && line.y - p.y < 3.0 * line.size.max(p.size)
+                        && (is_label(&p.text) || ((p.size - line.size).abs() < 0.6 && !numbered))
                 });
             match items.last_mut() {
                 // A heading set on two lines ("Chapter 3" / "The Soviets").
@@ -744,6 +747,25 @@ fn assemble(lines: &[Line]) -> Vec<Item> {
         Item::Heading { .. } => true,
     });
     items
+}
+
+/// A heading's label line: "Chapter 3", "Part II", "12".
+fn is_label(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let number = |w: &str| {
+        let w = w.trim_end_matches(['.', ':']);
+        !w.is_empty()
+            && (w.chars().all(|c| c.is_ascii_digit())
+                || w.chars().all(|c| "IVXLCDM".contains(c)))
+    };
+    match words.as_slice() {
+        [n] => number(n),
+        [word, n] => {
+            matches!(word.to_lowercase().as_str(), "chapter" | "part" | "book" | "section" | "lecture" | "letter")
+                && number(n)
+        }
+        _ => false,
+    }
 }
 
 /// Title Case: most words of four letters or more start with a capital.

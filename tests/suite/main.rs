@@ -12,6 +12,7 @@ mod datadir;
 mod deploy;
 mod fake_api;
 mod fake_api_selftest;
+mod formats;
 mod messy;
 mod properties;
 mod quiz;

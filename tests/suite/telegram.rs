@@ -602,3 +602,43 @@ fn snapshot_read_page() {
     assert!(matches!(&reply.content, Content::Page(_)));
     insta::assert_snapshot!(rendered(&reply));
 }
+
+// 7. Texts with pages.
+
+#[tokio::test]
+async fn an_answer_from_a_pdf_names_its_page_in_the_message_and_in_full_passage() {
+    let corpus = tempfile::tempdir().unwrap();
+    let pdf = root().join("tests/fixtures/formats/latex.pdf");
+    std::fs::copy(&pdf, corpus.path().join("latex.pdf")).unwrap();
+    let engine = Arc::new(Engine::in_memory(corpus.path()).unwrap());
+    let app = Arc::new(App::new(Handler::new(engine), 1000, Duration::from_millis(1)));
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/formats/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let fixtures = expected
+        .as_array()
+        .or_else(|| expected["fixtures"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let latex = fixtures.iter().find(|e| e["file"] == "latex.pdf").unwrap();
+    let probe = latex["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pages"].as_array().is_some_and(|p| p.len() == 1))
+        .unwrap();
+    let page = probe["pages"][0].as_str().unwrap();
+    let question = probe["text"].as_str().unwrap();
+    let mut bot = mock_bot(private(question), app);
+    bot.dispatch().await;
+    let answer = only_reply_to(&bot, question);
+    let wanted = format!(", p. {page}</i>");
+    assert!(html(&answer).contains(&wanted), "{}", html(&answer));
+    let data = button(&answer.message, "Full passage");
+    press(&mut bot, &answer.message, &data);
+    bot.dispatch().await;
+    let full = sent(&bot);
+    assert_eq!(full.len(), 1);
+    assert!(html(&full[0]).contains(&wanted), "{}", html(&full[0]));
+}
