@@ -131,7 +131,9 @@ pub fn evaluate(engine: &Engine, cases: &[EvalCase]) -> Result<EvalReport> {
             Some((i, r, g))
         });
         let rank = found.map(|(i, _, _)| i + 1);
-        let pages = found.map(|(_, r, _)| r.citation.pages.clone()).unwrap_or_default();
+        let pages = found
+            .map(|(_, r, _)| r.citation.pages.clone())
+            .unwrap_or_default();
         let gold_found = found.map(|(_, _, g)| case.gold[g].clone());
         results.push(CaseResult {
             id: case.id.clone(),

@@ -40,6 +40,7 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
     let (corpus, cache) = Engine::load_corpus(settings).with_context(|| "loading the corpus")?;
     let parsed = start.elapsed().as_secs_f64();
     let (passages, bytes) = (corpus.passages.len(), corpus.bytes);
+    let files = file_lines(&corpus);
     let stored = bytes >= settings.search.persist_min_bytes;
     let start = Instant::now();
     let engine = super::index_with_bar(corpus, settings, Engine::lexical)?;
@@ -56,6 +57,7 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
         engine.corpus.documents.len(),
         mb / parsed.max(1e-9),
     )?;
+    out.push_str(&files);
     if !stored {
         writeln!(
         out,
@@ -81,6 +83,30 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
     writeln!(out, "semantic model: {semantic}")?;
     super::print(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per corpus file: format, pages, sections and passages, or why it was refused,
+/// then its warnings.
+pub fn file_lines(corpus: &studybot::corpus::Corpus) -> String {
+    let mut out = String::new();
+    for f in &corpus.files {
+        let pages = f.pages.map(|n| format!(", {n} pages")).unwrap_or_default();
+        let _ = match &f.refused {
+            Some(why) => writeln!(out, "  {} ({}): not served: {why}", f.file, f.format.name()),
+            None => writeln!(
+                out,
+                "  {} ({}{pages}): {} sections, {} passages",
+                f.file,
+                f.format.name(),
+                f.sections,
+                f.passages
+            ),
+        };
+        for w in &f.warnings {
+            let _ = writeln!(out, "    warning: {w}");
+        }
+    }
+    out
 }
 
 /// Computes (or reads back) the passage vectors with a progress bar on a terminal, and says

@@ -252,7 +252,11 @@ fn selector(css: &str) -> Option<scraper::Selector> {
 /// deeper ones label the paragraphs under them. Text before the first heading goes to a
 /// section titled `lead`; a single top-level heading that opens the blocks (a chapter's own
 /// title) names that first section instead of counting as a level.
-pub(crate) fn sections(blocks: &[Block], lead: &str, depth: u8) -> Vec<(String, Vec<RawParagraph>)> {
+pub(crate) fn sections(
+    blocks: &[Block],
+    lead: &str,
+    depth: u8,
+) -> Vec<(String, Vec<RawParagraph>)> {
     let top_of = |blocks: &[Block]| {
         blocks
             .iter()

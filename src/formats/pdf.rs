@@ -190,7 +190,8 @@ pub(crate) fn parse(bytes: &[u8], stem: &str) -> Result<ParsedDocument, FormatEr
             named(&failed)
         ));
     }
-    drop_furniture(&mut lines, pages.len());
+    let body = body_size(&lines);
+    drop_furniture(&mut lines, pages.len(), body);
     let outline: Vec<(u32, String)> = doc
         .get_toc()
         .map(|toc| {
@@ -522,8 +523,9 @@ fn is_page_number(text: &str) -> bool {
 
 /// Drops running heads, footers and page numbers: lines among the top two or bottom two of a
 /// page that are a page number, or whose text (digits aside) stands at the top or bottom of
-/// several pages.
-fn drop_furniture(lines: &mut Vec<Line>, sheets: usize) {
+/// several pages in a font no larger than the body's (a chapter heading that opens several
+/// pages at the same place is larger).
+fn drop_furniture(lines: &mut Vec<Line>, sheets: usize, body: f64) {
     let mut by_sheet: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, l) in lines.iter().enumerate() {
         by_sheet.entry(l.sheet).or_default().push(i);
@@ -555,7 +557,7 @@ fn drop_furniture(lines: &mut Vec<Line>, sheets: usize) {
             let repeated = counts
                 .get(&furniture_key(&l.text))
                 .is_some_and(|s| s.len() >= needed);
-            if is_page_number(&l.text) || (repeated && sheets >= 2) {
+            if is_page_number(&l.text) || (repeated && sheets >= 2 && l.size <= body * 1.1) {
                 drop.insert(i);
             }
         }
@@ -632,10 +634,24 @@ fn assemble(lines: &[Line]) -> Vec<Item> {
         .copied()
         .unwrap_or(body * 1.2)
         .max(body);
+    // Where the text block usually ends: a page whose text stops clearly above that ended
+    // with its paragraph (the next one did not fit).
+    let mut bottoms: Vec<f64> = lines
+        .windows(2)
+        .filter(|w| w[0].sheet != w[1].sheet || w[0].column != w[1].column)
+        .map(|w| w[0].y)
+        .collect();
+    bottoms.sort_by(f64::total_cmp);
+    let bottom = bottoms
+        .get(bottoms.len() / 2)
+        .copied()
+        .unwrap_or(f64::INFINITY);
     let mut items: Vec<Item> = Vec::new();
     let mut para: Option<RawParagraph> = None;
     let mut prev: Option<&Line> = None;
-    let mut prev_short = true;
+    // Room left at the end of the previous line when it ended a sentence (None otherwise);
+    // infinite before the first line and after a heading.
+    let mut prev_room: Option<f64> = Some(f64::INFINITY);
     let mut prev_heading = false;
     for (i, line) in lines.iter().enumerate() {
         let (left, right) = margins
@@ -676,7 +692,8 @@ fn assemble(lines: &[Line]) -> Vec<Item> {
             match items.last_mut() {
                 // A heading set on two lines ("Chapter 3" / "The Soviets").
                 Some(Item::Heading { text, size, .. }) if continues_heading => {
-                    text.push_str(": ");
+                    // "Chapter 3: The Soviets", but a title wrapped onto a second line reads on.
+                    text.push_str(if is_label(text) { ": " } else { " " });
                     text.push_str(&line.text);
                     *size = size.max(line.size);
                 }
@@ -688,7 +705,7 @@ fn assemble(lines: &[Line]) -> Vec<Item> {
             }
             prev_heading = true;
             prev = Some(line);
-            prev_short = true;
+            prev_room = Some(f64::INFINITY);
             continue;
         }
         let indented = line.x0 > left + 0.8 * body && line.x0 < left + 6.0 * body;
@@ -699,11 +716,25 @@ fn assemble(lines: &[Line]) -> Vec<Item> {
                 .unwrap_or((p.x0, p.x1));
             p.x0 > pl + 0.8 * body
         });
+        // The previous line ended its paragraph if it ended a sentence and this line's first
+        // word would have fitted after it: a writer's line breaks early only at a paragraph's
+        // end, whether the text is justified or ragged.
+        let first_word = line
+            .text
+            .split_whitespace()
+            .next()
+            .map_or(0, |w| w.chars().count());
+        let prev_short =
+            prev_room.is_some_and(|room| room > (first_word as f64 + 1.0) * 0.5 * line.size);
         let starts = match (para.as_ref(), gap_before) {
             (None, _) => true,
             (Some(_), Some(g)) => g > spacing * 1.45 || (indented && !prev_indented) || prev_short,
             // First line of a new page or column: continue unless it opens a paragraph.
-            (Some(_), None) => (indented && !prev_indented) || prev_short,
+            (Some(_), None) => {
+                (indented && !prev_indented)
+                    || prev_short
+                    || prev.is_some_and(|p| p.y < bottom - 1.2 * spacing)
+            }
         };
         if starts {
             items.extend(para.take().map(Item::Para));
@@ -732,7 +763,7 @@ fn assemble(lines: &[Line]) -> Vec<Item> {
             .text
             .trim_end_matches(['"', '”', '’', ')', '\''])
             .ends_with(['.', '!', '?', ':']);
-        prev_short = line.x1 < right - 3.0 * body && ends_sentence;
+        prev_room = ends_sentence.then_some(right - line.x1);
         prev_heading = false;
         prev = Some(line);
     }
@@ -755,14 +786,15 @@ fn is_label(text: &str) -> bool {
     let number = |w: &str| {
         let w = w.trim_end_matches(['.', ':']);
         !w.is_empty()
-            && (w.chars().all(|c| c.is_ascii_digit())
-                || w.chars().all(|c| "IVXLCDM".contains(c)))
+            && (w.chars().all(|c| c.is_ascii_digit()) || w.chars().all(|c| "IVXLCDM".contains(c)))
     };
     match words.as_slice() {
         [n] => number(n),
         [word, n] => {
-            matches!(word.to_lowercase().as_str(), "chapter" | "part" | "book" | "section" | "lecture" | "letter")
-                && number(n)
+            matches!(
+                word.to_lowercase().as_str(),
+                "chapter" | "part" | "book" | "section" | "lecture" | "letter"
+            ) && number(n)
         }
         _ => false,
     }

@@ -59,7 +59,11 @@ fn extract(file: &Path) -> Result<Value, String> {
 fn paragraphs(doc: &Value) -> Vec<(String, String, Option<String>, Option<String>)> {
     let labels: Vec<String> = doc["page_labels"]
         .as_array()
-        .map(|l| l.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|l| {
+            l.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let label = |mark: &Value| {
         mark["sheet"]
@@ -116,7 +120,9 @@ fn each_format_gives_the_sections_paragraphs_and_pages_expected() {
                     let t = key(t);
                     !t.is_empty() && (t.contains(&k) || k.contains(&t))
                 })
-                .unwrap_or_else(|| panic!("{file}: section {want:?} not found in order in {titles:?}"));
+                .unwrap_or_else(|| {
+                    panic!("{file}: section {want:?} not found in order in {titles:?}")
+                });
             at += found + 1;
         }
         if let Some(sheets) = e["sheets"].as_u64() {
@@ -129,7 +135,12 @@ fn each_format_gives_the_sections_paragraphs_and_pages_expected() {
         if let Some(labels) = e["labels"].as_array() {
             let got = strings(&doc["page_labels"]);
             for (i, want) in labels.iter().enumerate() {
-                assert_eq!(Some(want.as_str().unwrap()), got.get(i).map(String::as_str), "{file}: label of sheet {}", i + 1);
+                assert_eq!(
+                    Some(want.as_str().unwrap()),
+                    got.get(i).map(String::as_str),
+                    "{file}: label of sheet {}",
+                    i + 1
+                );
             }
         }
         for probe in e["probes"].as_array().into_iter().flatten() {
@@ -140,20 +151,45 @@ fn each_format_gives_the_sections_paragraphs_and_pages_expected() {
                 .find(|p| key(&p.1).contains(&k))
                 .unwrap_or_else(|| panic!("{file}: no paragraph holds {text:?}"));
             // The phrase reads as written: words joined across line ends, ligatures plain.
-            let spaced: String = text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+            let spaced: String = text
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase();
             assert!(
-                paras.iter().any(|p| p.1.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ").contains(&spaced)),
+                paras.iter().any(|p| p
+                    .1
+                    .to_lowercase()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .contains(&spaced)),
                 "{file}: {text:?} is not in the text as written"
             );
             if let Some(pages) = probe["pages"].as_array() {
                 let pages: Vec<&str> = pages.iter().filter_map(Value::as_str).collect();
-                assert_eq!(first.as_deref(), pages.first().copied(), "{file}: first page of {text:?}");
-                assert_eq!(last.as_deref(), pages.last().copied(), "{file}: last page of {text:?}");
+                assert_eq!(
+                    first.as_deref(),
+                    pages.first().copied(),
+                    "{file}: first page of {text:?}"
+                );
+                assert_eq!(
+                    last.as_deref(),
+                    pages.last().copied(),
+                    "{file}: last page of {text:?}"
+                );
             }
         }
-        let all: String = paras.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join("\n");
+        let all: String = paras
+            .iter()
+            .map(|p| p.1.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
         for absent in strings(&e["absent"]) {
-            assert!(!all.contains(&absent), "{file}: {absent:?} should not be read");
+            assert!(
+                !all.contains(&absent),
+                "{file}: {absent:?} should not be read"
+            );
         }
         checked += 1;
     }
@@ -166,7 +202,12 @@ fn bad_files_are_refused_with_one_line_each_and_the_rest_still_answers() {
     let bad: Vec<(String, String)> = manifest()
         .into_iter()
         .filter(|e| e["expect"] != "ok")
-        .map(|e| (e["file"].as_str().unwrap().to_string(), e["expect"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["file"].as_str().unwrap().to_string(),
+                e["expect"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert!(bad.len() >= 6, "{bad:?}");
     for (file, _) in &bad {
@@ -183,7 +224,10 @@ fn bad_files_are_refused_with_one_line_each_and_the_rest_still_answers() {
         .arg("check"));
     let report = format!("{out}{err}");
     for (file, expect) in &bad {
-        let lines: Vec<&str> = report.lines().filter(|l| l.contains(file.as_str())).collect();
+        let lines: Vec<&str> = report
+            .lines()
+            .filter(|l| l.contains(file.as_str()))
+            .collect();
         assert_eq!(lines.len(), 1, "{file}: {report}");
         let line = lines[0].to_lowercase();
         let reason = match expect.as_str() {
@@ -206,11 +250,17 @@ fn bad_files_are_refused_with_one_line_each_and_the_rest_still_answers() {
 fn an_answer_from_a_pdf_cites_the_page_that_holds_it() {
     let e = entry("latex.pdf");
     let corpus = tempfile::tempdir().unwrap();
-    std::fs::copy(formats_dir().join("latex.pdf"), corpus.path().join("latex.pdf")).unwrap();
+    std::fs::copy(
+        formats_dir().join("latex.pdf"),
+        corpus.path().join("latex.pdf"),
+    )
+    .unwrap();
     let data = tempfile::tempdir().unwrap();
     let mut checked = 0;
     for probe in e["probes"].as_array().into_iter().flatten() {
-        let Some(pages) = probe["pages"].as_array() else { continue };
+        let Some(pages) = probe["pages"].as_array() else {
+            continue;
+        };
         let text = probe["text"].as_str().unwrap();
         let (code, out, err) = run(studybot(data.path())
             .env("STUDYBOT__CORPUS__DIR", corpus.path())
@@ -219,22 +269,31 @@ fn an_answer_from_a_pdf_cites_the_page_that_holds_it() {
         assert_eq!(code, 0, "{err}");
         let answer: Value = serde_json::from_str(&out).unwrap();
         let top = &answer["results"][0];
-        assert!(key(top["text"].as_str().unwrap()).contains(&key(text)), "{text}: {top}");
+        assert!(
+            key(top["text"].as_str().unwrap()).contains(&key(text)),
+            "{text}: {top}"
+        );
         let want: Vec<Value> = pages
             .iter()
             .map(|p| {
                 let p = p.as_str().unwrap();
-                p.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(p))
+                p.parse::<u64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::from(p))
             })
             .collect();
         let got = top["pages"].as_array().cloned().unwrap_or_default();
         // A split passage may stand on one of the paragraph's pages only.
         assert!(
-            got.first().is_some_and(|g| want.contains(g)) && got.last().is_some_and(|g| want.contains(g)),
+            got.first().is_some_and(|g| want.contains(g))
+                && got.last().is_some_and(|g| want.contains(g)),
             "{text}: pages {got:?}, want within {want:?}"
         );
         let citation = top["citation"].as_str().unwrap();
-        assert!(citation.contains(", p. ") || citation.contains(", pp. "), "{citation}");
+        assert!(
+            citation.contains(", p. ") || citation.contains(", pp. "),
+            "{citation}"
+        );
         checked += 1;
     }
     assert!(checked >= 2);
@@ -262,7 +321,11 @@ fn cited_page_holds_gold(case: &Value, pages: &[Value]) -> bool {
     let Some(gold) = case["gold_found"].as_str() else {
         return false;
     };
-    let first_words: String = gold.split_whitespace().take(4).collect::<Vec<_>>().join(" ");
+    let first_words: String = gold
+        .split_whitespace()
+        .take(4)
+        .collect::<Vec<_>>()
+        .join(" ");
     let position = |label: &str| pages.iter().position(|p| p["label"] == label);
     let (Some(first), Some(last)) = (
         cited.first().and_then(|l| position(l)),
@@ -293,18 +356,32 @@ fn rendered_eval_texts_keep_their_recall_and_cite_the_right_pages() {
             let (recall, cases) = eval(&dir, &questions);
             let mut accuracy = String::from("–");
             if format == "pdf" {
-                let map = root().join("eval/formats").join(name).join("pdf.pages.json");
+                let map = root()
+                    .join("eval/formats")
+                    .join(name)
+                    .join("pdf.pages.json");
                 let pages: Vec<Value> =
                     serde_json::from_str(&std::fs::read_to_string(&map).unwrap()).unwrap();
                 let ranked: Vec<&Value> = cases.iter().filter(|c| !c["rank"].is_null()).collect();
-                let good = ranked.iter().filter(|c| cited_page_holds_gold(c, &pages)).count();
+                let good = ranked
+                    .iter()
+                    .filter(|c| cited_page_holds_gold(c, &pages))
+                    .count();
                 cited += ranked.len();
                 right += good;
-                accuracy = format!("{:.3} ({good}/{})", good as f64 / ranked.len().max(1) as f64, ranked.len());
+                accuracy = format!(
+                    "{:.3} ({good}/{})",
+                    good as f64 / ranked.len().max(1) as f64,
+                    ranked.len()
+                );
             }
-            table.push_str(&format!("| {name} | {format} | {recall:.3} | {base:.3} | {accuracy} |\n"));
+            table.push_str(&format!(
+                "| {name} | {format} | {recall:.3} | {base:.3} | {accuracy} |\n"
+            ));
             if recall < base - 0.03 {
-                failures.push(format!("{name} as {format}: R@3 {recall:.3} against {base:.3}"));
+                failures.push(format!(
+                    "{name} as {format}: R@3 {recall:.3} against {base:.3}"
+                ));
             }
         }
     }

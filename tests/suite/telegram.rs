@@ -611,7 +611,11 @@ async fn an_answer_from_a_pdf_names_its_page_in_the_message_and_in_full_passage(
     let pdf = root().join("tests/fixtures/formats/latex.pdf");
     std::fs::copy(&pdf, corpus.path().join("latex.pdf")).unwrap();
     let engine = Arc::new(Engine::in_memory(corpus.path()).unwrap());
-    let app = Arc::new(App::new(Handler::new(engine), 1000, Duration::from_millis(1)));
+    let app = Arc::new(App::new(
+        Handler::new(engine),
+        1000,
+        Duration::from_millis(1),
+    ));
     let expected: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("tests/fixtures/formats/expected.json")).unwrap(),
     )
