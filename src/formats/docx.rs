@@ -16,6 +16,9 @@ use super::html::{self, Block};
 use super::zipped::Archive;
 use super::{normalise, stem_title, FormatError, ParsedDocument};
 
+/// The "level" of title-page paragraphs (subtitle, author, date), which are not read.
+const METADATA: u8 = u8::MAX;
+
 fn corrupt(detail: impl ToString) -> FormatError {
     FormatError::Corrupt {
         format: "Word (DOCX)".into(),
@@ -53,6 +56,11 @@ fn heading_styles(xml: &[u8]) -> HashMap<String, u8> {
                             levels.insert(id.clone(), n);
                         } else if name == "title" {
                             levels.insert(id.clone(), 0);
+                        } else if matches!(
+                            name.as_str(),
+                            "subtitle" | "author" | "date" | "abstract title"
+                        ) {
+                            levels.insert(id.clone(), METADATA);
                         }
                     }
                 }
@@ -202,10 +210,11 @@ fn body_blocks(xml: &[u8], styles: &HashMap<String, u8>) -> Result<Vec<Block>, F
                             cell.push_str(&text);
                         }
                     } else if text.chars().any(char::is_alphanumeric) {
-                        blocks.push(match level {
-                            Some(l) if l <= 3 => Block::Heading(l, text),
-                            _ => Block::Para(text),
-                        });
+                        match level {
+                            Some(METADATA) => {}
+                            Some(l) if l <= 3 => blocks.push(Block::Heading(l, text)),
+                            _ => blocks.push(Block::Para(text)),
+                        }
                     }
                 }
                 "tc" if table == 1 => row.push(std::mem::take(&mut cell)),

@@ -83,6 +83,9 @@ const FURNITURE: &[&str] = &[
     "site-footer",
     "footnotes",
     "endnotes",
+    "byline",
+    "dateline",
+    "titlepage",
 ];
 
 /// Whether an element is furniture or a note, by its name, attributes and ARIA role.

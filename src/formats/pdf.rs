@@ -151,13 +151,18 @@ pub(crate) fn parse(bytes: &[u8], stem: &str) -> Result<ParsedDocument, FormatEr
         if pdf_extract::output_doc_page(&doc, &mut collector, number).is_err() {
             failed.push(sheet);
         }
-        let page_lines = page_lines(&collector, sheet);
+        let mut page_lines = page_lines(&collector, sheet);
         if !page_lines
             .iter()
             .any(|l| l.text.chars().any(char::is_alphanumeric))
         {
             empty.push(sheet);
         }
+        // The contents are the outline's job, and their page numbers would be found as text.
+        if is_contents_page(&page_lines) {
+            page_lines.clear();
+        }
+        page_lines.retain(|l| !is_contents_entry(&l.text));
         lines.extend(page_lines);
     }
     if empty.len() == pages.len() {
@@ -406,7 +411,11 @@ fn page_lines(page: &Collector, sheet: u32) -> Vec<Line> {
         for g in row {
             if let Some(line) = current.as_mut() {
                 let gap = g.x - line.x1;
-                if gap > 2.0 * g.size.max(line.size) {
+                // A wide gap, or a narrower one across the middle of the page: the gutter
+                // between two columns (LaTeX's is one em).
+                let mid = page.width / 2.0;
+                let gutter = gap > 0.7 * g.size && line.x1 < mid + g.size && g.x > mid - g.size;
+                if gap > 2.0 * g.size.max(line.size) || gutter {
                     pieces.extend(current.take());
                 } else if gap < -0.5 * g.size {
                     // Overdrawn glyph (bold by double printing, shadow): keep the first.
@@ -441,6 +450,34 @@ fn page_lines(page: &Collector, sheet: u32) -> Vec<Line> {
     }
     pieces.retain(|p| !p.text.is_empty());
     order_columns(pieces, page.width)
+}
+
+/// A page of contents: most of its lines are words then a page number.
+fn is_contents_page(lines: &[Line]) -> bool {
+    let entries = lines
+        .iter()
+        .filter(|l| {
+            let words: Vec<&str> = l.text.split_whitespace().collect();
+            words.len() >= 2
+                && words.iter().any(|w| w.chars().any(char::is_alphabetic))
+                && words.last().is_some_and(|w| {
+                    w.chars().all(|c| c.is_ascii_digit())
+                        || w.chars().all(|c| "ivxlcdm".contains(c))
+                })
+        })
+        .count();
+    lines.len() >= 4 && entries * 10 >= lines.len() * 6
+}
+
+/// A table-of-contents line: a title, dot leaders and a page number ("Preface . . . . iii").
+fn is_contents_entry(text: &str) -> bool {
+    let Some(last) = text.split_whitespace().last() else {
+        return false;
+    };
+    let number =
+        last.chars().all(|c| c.is_ascii_digit()) || last.chars().all(|c| "ivxlcdm".contains(c));
+    let dots = text.matches(". .").count() + text.matches("..").count();
+    number && dots >= 3
 }
 
 /// Reads a two-column page column by column: full-width lines above the columns first, then
