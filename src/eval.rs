@@ -83,12 +83,22 @@ pub struct EvalReport {
     pub cases: Vec<CaseResult>,
 }
 
-/// Lowercases and collapses whitespace, as the gold comparison requires.
+/// Lowercases, collapses whitespace and straightens typographic quotes and dashes, as the gold
+/// comparison requires: a gold string typed with `'` must match a PDF or EPUB that typesets
+/// it as `’`.
 pub fn normalise(text: &str) -> String {
     text.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
+        .chars()
+        .map(|c| match c {
+            '‘' | '’' | '‚' | '′' => '\'',
+            '“' | '”' | '„' | '″' => '"',
+            '‐' | '‑' => '-',
+            c => c,
+        })
+        .collect()
 }
 
 /// Reads a JSONL file of cases; blank lines are skipped.

@@ -906,11 +906,18 @@ fn resolve_breaks(text: &str, hyphenated: &HashSet<String>, pages: &mut [PageMar
         let head = head.trim_start_matches(|c: char| !c.is_alphanumeric());
         let tail: String = after.chars().take_while(|c| c.is_alphanumeric()).collect();
         let joined_with_hyphen = format!("{head}-{tail}").to_lowercase();
+        // The document's own spelling first; then English: "revolutionary" is a word,
+        // "twentyfive" is not while "twenty" and "five" are.
+        let joined = format!("{head}{tail}").to_lowercase();
+        let english = crate::search::lexicon::is_english_word;
         let keep = hyphenated.contains(&joined_with_hyphen)
             || after
                 .chars()
                 .next()
-                .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit());
+                .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit())
+            || (!english(&joined)
+                && english(&head.to_lowercase())
+                && english(&tail.to_lowercase()));
         out.push_str(before);
         if keep {
             out.push('-');

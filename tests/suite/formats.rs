@@ -45,6 +45,16 @@ fn key(text: &str) -> String {
         .collect()
 }
 
+/// Lowercase, single spaces, straight quotes: a phrase as a reader would type it.
+fn as_written(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+        .replace(['’', '‘'], "'")
+        .replace(['“', '”'], "\"")
+}
+
 /// `studybot extract --json FILE` (through the sandboxed reader).
 fn extract(file: &Path) -> Result<Value, String> {
     let data = tempfile::tempdir().unwrap();
@@ -151,19 +161,9 @@ fn each_format_gives_the_sections_paragraphs_and_pages_expected() {
                 .find(|p| key(&p.1).contains(&k))
                 .unwrap_or_else(|| panic!("{file}: no paragraph holds {text:?}"));
             // The phrase reads as written: words joined across line ends, ligatures plain.
-            let spaced: String = text
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase();
+            let spaced = as_written(text);
             assert!(
-                paras.iter().any(|p| p
-                    .1
-                    .to_lowercase()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .contains(&spaced)),
+                paras.iter().any(|p| as_written(&p.1).contains(&spaced)),
                 "{file}: {text:?} is not in the text as written"
             );
             if let Some(pages) = probe["pages"].as_array() {
@@ -179,6 +179,10 @@ fn each_format_gives_the_sections_paragraphs_and_pages_expected() {
                     "{file}: last page of {text:?}"
                 );
             }
+        }
+        if let Some(warning) = e["warning"].as_str() {
+            let warnings = strings(&doc["warnings"]).join("\n");
+            assert!(warnings.contains(warning), "{file}: {warnings:?}");
         }
         let all: String = paras
             .iter()
@@ -222,7 +226,9 @@ fn bad_files_are_refused_with_one_line_each_and_the_rest_still_answers() {
     let (code, out, err) = run(studybot(data.path())
         .env("STUDYBOT__CORPUS__DIR", corpus.path())
         .arg("check"));
-    let report = format!("{out}{err}");
+    // One line each in the report (stdout); the log (stderr) has its own line for each.
+    let report = out;
+    assert!(bad.iter().all(|(f, _)| err.contains(f.as_str())), "{err}");
     for (file, expect) in &bad {
         let lines: Vec<&str> = report
             .lines()
@@ -258,7 +264,8 @@ fn an_answer_from_a_pdf_cites_the_page_that_holds_it() {
     let data = tempfile::tempdir().unwrap();
     let mut checked = 0;
     for probe in e["probes"].as_array().into_iter().flatten() {
-        let Some(pages) = probe["pages"].as_array() else {
+        // Phrases chosen to be found (not those chosen for a hyphen or ligature in them).
+        let Some(pages) = probe["pages"].as_array().filter(|_| probe["why"].is_null()) else {
             continue;
         };
         let text = probe["text"].as_str().unwrap();
@@ -268,11 +275,13 @@ fn an_answer_from_a_pdf_cites_the_page_that_holds_it() {
             .args(["ask", "--json", text]));
         assert_eq!(code, 0, "{err}");
         let answer: Value = serde_json::from_str(&out).unwrap();
-        let top = &answer["results"][0];
-        assert!(
-            key(top["text"].as_str().unwrap()).contains(&key(text)),
-            "{text}: {top}"
-        );
+        // The paragraph the phrase comes from is among the first three answers.
+        let results = answer["results"].as_array().cloned().unwrap_or_default();
+        let top = results
+            .iter()
+            .take(3)
+            .find(|r| key(r["text"].as_str().unwrap_or_default()).contains(&key(text)))
+            .unwrap_or_else(|| panic!("{text}: not in the top 3: {out}"));
         let want: Vec<Value> = pages
             .iter()
             .map(|p| {

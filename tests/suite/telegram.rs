@@ -630,7 +630,7 @@ async fn an_answer_from_a_pdf_names_its_page_in_the_message_and_in_full_passage(
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["pages"].as_array().is_some_and(|p| p.len() == 1))
+        .find(|p| p["why"].is_null() && p["pages"].as_array().is_some_and(|p| p.len() == 1))
         .unwrap();
     let page = probe["pages"][0].as_str().unwrap();
     let question = probe["text"].as_str().unwrap();
