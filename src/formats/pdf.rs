@@ -534,11 +534,11 @@ fn furniture_key(text: &str) -> String {
     text.to_lowercase()
         .split_whitespace()
         .map(|w| {
-            if w.chars()
-                .all(|c| c.is_ascii_digit() || !c.is_alphanumeric())
-            {
-                "#"
-            } else if w.chars().all(|c| "ivxlcdm".contains(c)) && w.len() <= 6 {
+            let number = w
+                .chars()
+                .all(|c| c.is_ascii_digit() || !c.is_alphanumeric());
+            let roman = w.chars().all(|c| "ivxlcdm".contains(c)) && w.len() <= 6;
+            if number || roman {
                 "#"
             } else {
                 w
@@ -586,7 +586,8 @@ fn drop_furniture(lines: &mut Vec<Line>, sheets: usize, body: f64) {
                 .insert(*sheet);
         }
     }
-    let needed = if sheets >= 6 { 3 } else { 2.min(sheets).max(2) };
+    // Three pages of a longer document, two of a short one.
+    let needed = if sheets >= 6 { 3 } else { 2 };
     let mut drop: HashSet<usize> = HashSet::new();
     for idx in by_sheet.values() {
         for i in edges(idx) {
@@ -979,9 +980,8 @@ fn sections_from_outline(
                         !t.is_empty() && (k.contains(&t) || t.contains(&k))
                     });
                 if let Some(j) = matched {
-                    for skipped in next..j {
-                        let title = outline[skipped].1.clone();
-                        out.push(std::mem::replace(&mut current, (title, Vec::new())));
+                    for (_, title) in &outline[next..j] {
+                        out.push(std::mem::replace(&mut current, (title.clone(), Vec::new())));
                     }
                     let title = outline[j].1.clone();
                     out.push(std::mem::replace(&mut current, (title, Vec::new())));
