@@ -410,4 +410,28 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn questions_from_a_pdf_cite_its_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats/latex.pdf"),
+            dir.path().join("latex.pdf"),
+        )
+        .unwrap();
+        let corpus = crate::corpus::Corpus::load(dir.path()).unwrap();
+        let pools = Pools::new(&corpus);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let all: Vec<&Passage> = corpus.passages.iter().collect();
+        let questions = generate(&corpus, &pools, &all, 20, &mut rng);
+        assert!(!questions.is_empty());
+        for q in &questions {
+            assert!(
+                q.explanation.contains(", p. ") || q.explanation.contains(", pp. "),
+                "{}",
+                q.explanation
+            );
+            assert!(!q.explanation.contains('¶'), "{}", q.explanation);
+        }
+    }
 }
