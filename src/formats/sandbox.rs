@@ -259,7 +259,52 @@ fn limit_self() {
             rlim_max: (CPU_LIMIT_SECS + 1) as libc::rlim_t,
         };
         // SAFETY: as above.
-        let _ = unsafe { libc::setrlimit(libc::RLIMIT_CPU, &cpu) };
-        let _ = set;
+        if unsafe { libc::setrlimit(libc::RLIMIT_CPU, &cpu) } != 0 {
+            tracing::warn!("could not set a CPU limit for the document reader");
+        }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A stand-in for the reader: a shell script with `body`.
+    fn script(dir: &Path, body: &str) -> PathBuf {
+        let path = dir.join("reader.sh");
+        std::fs::write(&path, format!("#!/bin/sh\ncat > /dev/null\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_reader_that_crashes_or_talks_nonsense_costs_only_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let crash = script(dir.path(), "kill -SEGV $$");
+        match run_child(&crash, "a.pdf", b"%PDF-1.4") {
+            Err(FormatError::Failed { detail }) => assert!(detail.contains("crashed"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+        let nonsense = script(dir.path(), "echo not json; exit 3");
+        match run_child(&nonsense, "a.pdf", b"%PDF-1.4") {
+            Err(FormatError::Failed { detail }) => assert!(detail.contains("exited"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+        let fine = script(dir.path(), r#"printf '{"Err":"Locked"}'"#);
+        assert_eq!(run_child(&fine, "a.pdf", b"%PDF"), Err(FormatError::Locked));
+    }
+
+    #[test]
+    fn outcomes_are_cached_by_content_and_failures_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        write_cached(&path, &Err(FormatError::Scanned { pages: 3 }));
+        assert_eq!(
+            read_cached(&path),
+            Some(Err(FormatError::Scanned { pages: 3 }))
+        );
+        std::fs::write(&path, b"{broken").unwrap();
+        assert_eq!(read_cached(&path), None);
     }
 }

@@ -415,7 +415,8 @@ mod tests {
     fn questions_from_a_pdf_cite_its_pages() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats/latex.pdf"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/formats/latex.pdf"),
             dir.path().join("latex.pdf"),
         )
         .unwrap();
