@@ -3,9 +3,10 @@
 //! Everything a running bot writes lives in `data_dir`: the state database, the stored index
 //! of a large corpus, the parsed-corpus cache, cached document extractions and the passage
 //! vectors. Two bots on one data directory would both resume the same quizzes and post the
-//! same polls, and `studybot index` would remove the index a live bot is reading. So whatever writes there (`bot`, `index`,
-//! `chat`) first takes an exclusive lock on `data_dir/studybot.lock`, and holds it until it
-//! exits; a second one is refused at once with [`Error::DataDirLocked`].
+//! same polls, and `studybot index` would remove the index a live bot is reading. So whatever
+//! writes there (`bot`, `index`, `chat`) first takes an exclusive lock on
+//! `data_dir/studybot.lock`, and holds it until it exits; a second one is refused at once with
+//! [`Error::DataDirLocked`].
 //!
 //! The lock is the operating system's advisory file lock ([`std::fs::File::try_lock`]:
 //! `flock` on Unix, `LockFileEx` on Windows). It belongs to the open file, so it is released

@@ -401,8 +401,12 @@ pub fn reply(reply: &Reply, tag: &str) -> Message {
             h.text(&utf16_truncate(text, VISIBLE_BUDGET));
         }
         Content::QuizStarted(started, open) => {
-            h.bold("Quiz! ")
-                .text(&crate::commands::quiz_announcement(started, *open));
+            // The announcement opens with "Quiz:"; that word is what stands out.
+            let text = crate::commands::quiz_announcement(started, *open);
+            match text.strip_prefix("Quiz:") {
+                Some(rest) => h.bold("Quiz:").text(rest),
+                None => h.text(&text),
+            };
         }
         Content::QuizQuestion {
             index,

@@ -646,3 +646,24 @@ async fn an_answer_from_a_pdf_names_its_page_in_the_message_and_in_full_passage(
     assert_eq!(full.len(), 1);
     assert!(html(&full[0]).contains(&wanted), "{}", html(&full[0]));
 }
+
+/// The quiz announcement says "Quiz:" once (it once read "Quiz! Quiz: 5 questions…").
+#[test]
+fn snapshot_quiz_announcement_names_the_quiz_once() {
+    let reply = commands::Reply {
+        content: Content::QuizStarted(
+            studybot::quiz::session::Started {
+                quiz: 1,
+                count: 5,
+                scope: "the whole text".into(),
+                requested: 5,
+            },
+            30,
+        ),
+        buttons: Vec::new(),
+        replace: false,
+    };
+    let html = rendered(&reply);
+    assert_eq!(html.matches("Quiz").count(), 1, "{html}");
+    insta::assert_snapshot!(html);
+}
