@@ -183,7 +183,7 @@ pub fn reply(
                 } else {
                     format!(" {}", c.args)
                 };
-                let _ = writeln!(out, "  /{}{args} — {}", c.name, c.description);
+                let _ = writeln!(out, "  /{}{args} — {}{}", c.name, c.description, c.also());
             }
             out.push_str("  /quit — leave\nChoices shown as [1], [2]... are picked by typing their number.\n");
         }

@@ -66,6 +66,27 @@ pub struct CommandSpec {
     pub args: &'static str,
     /// One-line description.
     pub description: &'static str,
+    /// Other names that do the same, shown in /help and the command menu.
+    pub aliases: &'static [&'static str],
+}
+
+impl CommandSpec {
+    /// " (also /toc, /contents)" for /help, or nothing.
+    pub fn also(&self) -> String {
+        if self.aliases.is_empty() {
+            return String::new();
+        }
+        let names: Vec<String> = self.aliases.iter().map(|a| format!("/{a}")).collect();
+        format!(" (also {})", names.join(", "))
+    }
+}
+
+/// The command a name or alias names (lowercase, without the slash), as its canonical name.
+pub fn canonical(name: &str) -> Option<&'static str> {
+    COMMANDS
+        .iter()
+        .find(|c| c.name == name || c.aliases.contains(&name))
+        .map(|c| c.name)
 }
 
 /// Every command, in /help order.
@@ -74,66 +95,79 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "ask",
         args: "<question>",
         description: "answer a question with cited excerpts",
+        aliases: &[],
     },
     CommandSpec {
         name: "sections",
         args: "",
         description: "table of contents",
+        aliases: &["toc", "contents"],
     },
     CommandSpec {
         name: "read",
         args: "<section number>",
         description: "read a section page by page",
+        aliases: &[],
     },
     CommandSpec {
         name: "quiz",
         args: "[count] [topic or §N]",
         description: "start a quiz (e.g. /quiz 10 soviets)",
+        aliases: &[],
     },
     CommandSpec {
         name: "review",
         args: "",
         description: "review the quiz questions you got wrong",
+        aliases: &[],
     },
     CommandSpec {
         name: "texts",
         args: "",
         description: "the texts I serve",
+        aliases: &["documents"],
     },
     CommandSpec {
         name: "text",
         args: "<number | all>",
         description: "read one text in this chat, or all (admins in groups)",
+        aliases: &[],
     },
     CommandSpec {
         name: "stop",
         args: "",
         description: "stop the running quiz (its starter or an admin)",
+        aliases: &[],
     },
     CommandSpec {
         name: "score",
         args: "",
         description: "your quiz record in this chat",
+        aliases: &[],
     },
     CommandSpec {
         name: "top",
         args: "",
         description: "this chat's quiz leaderboard",
+        aliases: &["leaderboard"],
     },
     CommandSpec {
         name: "reset",
         args: "",
         description: "reset this chat's quiz scores (admins)",
+        aliases: &[],
     },
     CommandSpec {
         name: "help",
         args: "",
         description: "what I can do",
+        aliases: &[],
     },
     CommandSpec {
         name: "start",
         args: "",
         description: "greeting and an example question",
+        aliases: &[],
     },
 ];
 

@@ -37,21 +37,26 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Parsed {
         }
     }
     let args = args.to_string();
-    let command = match name.to_ascii_lowercase().as_str() {
+    let lower = name.to_ascii_lowercase();
+    // Names and aliases come from the one table /help and the command menu are made from.
+    let Some(canonical) = super::canonical(&lower) else {
+        return Parsed::Unknown(lower);
+    };
+    let command = match canonical {
         // The deep link a group's /review points to: t.me/<bot>?start=review.
         "start" if args.eq_ignore_ascii_case("review") => Command::Review,
         "start" => Command::Start,
         "help" => Command::Help,
         "ask" => Command::Ask(args),
-        "sections" | "toc" | "contents" => Command::Sections,
+        "sections" => Command::Sections,
         "read" => Command::Read(args),
         "quiz" => Command::Quiz(args),
         "stop" => Command::Stop,
         "score" => Command::Score,
-        "top" | "leaderboard" => Command::Top,
+        "top" => Command::Top,
         "reset" => Command::Reset,
         "review" => Command::Review,
-        "texts" | "documents" => Command::Texts,
+        "texts" => Command::Texts,
         "text" => Command::Text(args),
         other => return Parsed::Unknown(other.to_string()),
     };
@@ -105,6 +110,18 @@ pub fn strip_mention(text: &str, username: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_name_and_alias_of_the_table_parses_and_aliases_do_what_their_command_does() {
+        for spec in crate::commands::COMMANDS {
+            let own = parse(&format!("/{} x", spec.name), None);
+            assert!(matches!(own, Parsed::Command(_)), "/{}: {own:?}", spec.name);
+            for alias in spec.aliases {
+                assert_eq!(parse(&format!("/{alias} x"), None), own, "/{alias}");
+            }
+        }
+        assert_eq!(parse("/nope", None), Parsed::Unknown("nope".into()));
+    }
 
     #[test]
     fn parses_commands_for_us_and_ignores_other_bots() {

@@ -182,7 +182,13 @@ pub fn schema() -> UpdateHandler<anyhow::Error> {
 pub fn bot_commands() -> Vec<BotCommand> {
     commands::COMMANDS
         .iter()
-        .map(|c| BotCommand::new(c.name, c.description))
+        .flat_map(|c| {
+            std::iter::once(BotCommand::new(c.name, c.description)).chain(
+                c.aliases
+                    .iter()
+                    .map(move |a| BotCommand::new(*a, format!("same as /{}", c.name))),
+            )
+        })
         .collect()
 }
 

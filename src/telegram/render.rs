@@ -499,7 +499,7 @@ fn help(h: &mut Html) {
         if !c.args.is_empty() {
             h.text(&format!(" {}", c.args));
         }
-        h.text(&format!(" — {}\n", c.description));
+        h.text(&format!(" — {}{}\n", c.description, c.also()));
     }
     h.text("\nQuizzes: each question is a quiz poll; the next one comes when the poll closes. One quiz at a time per chat. ");
     h.text("Inline: type @ and my name in any chat, then a question, to share an excerpt.");
