@@ -94,7 +94,54 @@ pub struct TelegramSettings {
     /// Most messages the bot sends per second, over all chats (Telegram allows about 30).
     pub max_sends_per_sec: u32,
     /// Chats the bot serves (group ids, and user ids for private chats); empty means everyone.
+    #[serde(deserialize_with = "one_or_many")]
     pub allowed_chats: Vec<i64>,
+}
+
+/// A list of chat ids, or a single one: `STUDYBOT__TELEGRAM__ALLOWED_CHATS=-1001234567890`
+/// (one group, no comma) reaches serde as a number, not as a list.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<i64>, D::Error> {
+    struct Ids;
+    impl<'de> serde::de::Visitor<'de> for Ids {
+        type Value = Vec<i64>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a chat id or a list of chat ids")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, id: i64) -> std::result::Result<Vec<i64>, E> {
+            Ok(vec![id])
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, id: u64) -> std::result::Result<Vec<i64>, E> {
+            i64::try_from(id)
+                .map(|id| vec![id])
+                .map_err(|_| E::custom(format!("{id} is not a chat id")))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> std::result::Result<Vec<i64>, E> {
+            text.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| {
+                    t.parse()
+                        .map_err(|_| E::custom(format!("{t:?} is not a chat id")))
+                })
+                .collect()
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Vec<i64>, A::Error> {
+            let mut ids = Vec::new();
+            while let Some(id) = seq.next_element::<i64>()? {
+                ids.push(id);
+            }
+            Ok(ids)
+        }
+    }
+    d.deserialize_any(Ids)
 }
 
 /// The bot token. Its secret half never reaches a log line or an error message: `Debug` and
@@ -617,6 +664,16 @@ mod tests {
         };
         let s = Settings::load(&sources).unwrap();
         assert_eq!(s.telegram.allowed_chats, vec![-100777, 42]);
+        // One chat, no comma: a host serving a single group.
+        let sources = Sources {
+            env: vec![(
+                "STUDYBOT__TELEGRAM__ALLOWED_CHATS".into(),
+                "-1001234567890".into(),
+            )],
+            ..Sources::default()
+        };
+        let s = Settings::load(&sources).unwrap();
+        assert_eq!(s.telegram.allowed_chats, vec![-1001234567890]);
     }
 
     #[test]
