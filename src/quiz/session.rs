@@ -304,26 +304,33 @@ impl QuizService {
             return Ok(None);
         };
         let option = usize::from(option);
-        let outcome = self
-            .store
-            .record_answer(poll, user, name, option, &super::score)?;
+        // What the answer records besides the score, written in the same transaction.
+        let question = self.poll_question(poll)?;
+        let json = match &question {
+            Some(q) => Some(serde_json::to_string(q).map_err(|e| Error::Store(e.to_string()))?),
+            None => None,
+        };
+        let follow =
+            question
+                .as_ref()
+                .zip(json.as_deref())
+                .map(|(q, json)| crate::store::AnswerFollowUp {
+                    doc: q.doc,
+                    section: q.section,
+                    key: &q.key,
+                    question: json,
+                    now,
+                });
+        let outcome = self.store.record_answer_with(
+            poll,
+            user,
+            name,
+            option,
+            &super::score,
+            follow.as_ref(),
+        )?;
         match &outcome {
-            AnswerOutcome::Recorded { chat, correct, .. } => {
-                if let Some(question) = self.poll_question(poll)? {
-                    self.store.record_section(
-                        *chat,
-                        user,
-                        question.doc,
-                        question.section,
-                        *correct,
-                    )?;
-                    if !correct {
-                        let json = serde_json::to_string(&question)
-                            .map_err(|e| Error::Store(e.to_string()))?;
-                        self.store.add_card(user, &question.key, &json, now)?;
-                    }
-                }
-            }
+            AnswerOutcome::Recorded { .. } => {}
             AnswerOutcome::UnknownPoll => {
                 if let Some(answer) =
                     self.store

@@ -55,6 +55,21 @@ pub struct Scored {
 /// The scoring rule: (chosen option, correct option, the player's streak so far) → score.
 pub type ScoreRule<'a> = &'a dyn Fn(usize, usize, i64) -> Scored;
 
+/// What a quiz answer records besides the score ([`Store::record_answer_with`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerFollowUp<'a> {
+    /// The question's document.
+    pub doc: usize,
+    /// The question's section.
+    pub section: usize,
+    /// The question's key, for the review card.
+    pub key: &'a str,
+    /// The question as JSON, for the review card.
+    pub question: &'a str,
+    /// When it was answered (unix seconds): a wrong answer's card is due then.
+    pub now: i64,
+}
+
 /// One recorded answer of a quiz, in question order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnswerRow {
@@ -210,6 +225,21 @@ pub trait Store: Send + Sync {
         name: &str,
         option: usize,
         rule: ScoreRule<'_>,
+    ) -> Result<AnswerOutcome> {
+        self.record_answer_with(poll, user, name, option, rule, None)
+    }
+    /// [`Store::record_answer`], and in the same transaction what the answer also records
+    /// (`follow`): its section's record and, when it is wrong, a review card. So a crash or
+    /// a database error never keeps the score and loses the rest (a redelivered answer is a
+    /// duplicate and would never write them).
+    fn record_answer_with(
+        &self,
+        poll: &str,
+        user: i64,
+        name: &str,
+        option: usize,
+        rule: ScoreRule<'_>,
+        follow: Option<&AnswerFollowUp<'_>>,
     ) -> Result<AnswerOutcome>;
     /// Ends a quiz (finished or stopped).
     fn finish_quiz(&self, quiz: i64, stopped: bool) -> Result<()>;

@@ -15,8 +15,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 
 use super::{
-    AnswerOutcome, AnswerRow, Card, DeckSummary, PlayerRecord, ReviewAnswer, ScheduleRule,
-    ScoreRule, SectionRecord, Store, StoredQuiz,
+    AnswerFollowUp, AnswerOutcome, AnswerRow, Card, DeckSummary, PlayerRecord, ReviewAnswer,
+    ScheduleRule, ScoreRule, SectionRecord, Store, StoredQuiz,
 };
 use crate::error::{Error, Result};
 
@@ -374,13 +374,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn record_answer(
+    fn record_answer_with(
         &self,
         poll: &str,
         user: i64,
         name: &str,
         option: usize,
         rule: ScoreRule<'_>,
+        follow: Option<&AnswerFollowUp<'_>>,
     ) -> Result<AnswerOutcome> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -436,6 +437,12 @@ impl Store for SqliteStore {
                best_streak = MAX(best_streak, excluded.streak)",
             params![chat, user, name, points, i64::from(correct), new_streak],
         )?;
+        if let Some(follow) = follow {
+            add_section_answer(&tx, chat, user, follow.doc, follow.section, correct)?;
+            if !correct {
+                put_card(&tx, user, follow.key, follow.question, follow.now)?;
+            }
+        }
         tx.commit()?;
         Ok(AnswerOutcome::Recorded {
             chat,
@@ -507,9 +514,14 @@ impl Store for SqliteStore {
     }
 
     fn reset_scores(&self, chat: i64) -> Result<usize> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM players WHERE chat = ?1", [chat])?)
+        // Everything `/score` and `/top` show goes back to zero together: the players'
+        // records and their records by section.
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let players = tx.execute("DELETE FROM players WHERE chat = ?1", [chat])?;
+        tx.execute("DELETE FROM section_records WHERE chat = ?1", [chat])?;
+        tx.commit()?;
+        Ok(players)
     }
 
     fn migrate_chat(&self, old: i64, new: i64, now: i64) -> Result<()> {
@@ -590,13 +602,7 @@ impl Store for SqliteStore {
     }
 
     fn add_card(&self, user: i64, key: &str, question: &str, now: i64) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO review_cards (user, key, question, level, due) VALUES (?1, ?2, ?3, 1, ?4)
-             ON CONFLICT (user, key) DO UPDATE SET
-               question = excluded.question, level = 1, due = excluded.due",
-            params![user, key, question, now],
-        )?;
-        Ok(())
+        put_card(&self.conn(), user, key, question, now)
     }
 
     fn due_card(&self, user: i64, now: i64, skip: Option<&str>) -> Result<Option<Card>> {
@@ -706,14 +712,7 @@ impl Store for SqliteStore {
         section: usize,
         correct: bool,
     ) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO section_records (chat, user, doc, section, answered, correct)
-             VALUES (?1, ?2, ?3, ?4, 1, ?5)
-             ON CONFLICT (chat, user, doc, section) DO UPDATE SET
-               answered = answered + 1, correct = correct + excluded.correct",
-            params![chat, user, doc as i64, section as i64, i64::from(correct)],
-        )?;
-        Ok(())
+        add_section_answer(&self.conn(), chat, user, doc, section, correct)
     }
 
     fn section_records(&self, chat: i64, user: i64) -> Result<Vec<SectionRecord>> {
@@ -768,6 +767,36 @@ impl Store for SqliteStore {
             )
             .optional()?)
     }
+}
+
+/// Puts question `key` in `user`'s deck, in the first box, due at `now`.
+fn put_card(conn: &Connection, user: i64, key: &str, question: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO review_cards (user, key, question, level, due) VALUES (?1, ?2, ?3, 1, ?4)
+         ON CONFLICT (user, key) DO UPDATE SET
+           question = excluded.question, level = 1, due = excluded.due",
+        params![user, key, question, now],
+    )?;
+    Ok(())
+}
+
+/// Counts one answer in a section's record.
+fn add_section_answer(
+    conn: &Connection,
+    chat: i64,
+    user: i64,
+    doc: usize,
+    section: usize,
+    correct: bool,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO section_records (chat, user, doc, section, answered, correct)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5)
+         ON CONFLICT (chat, user, doc, section) DO UPDATE SET
+           answered = answered + 1, correct = correct + excluded.correct",
+        params![chat, user, doc as i64, section as i64, i64::from(correct)],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -917,8 +946,46 @@ mod tests {
         assert_eq!(store.seen_questions(7, 0).unwrap(), vec!["q1".to_string()]);
         assert_eq!(store.last_quiz_start(7).unwrap(), Some(100));
         assert_eq!(store.last_quiz_start(9).unwrap(), None);
+        store.record_section(7, 1, 0, 2, true).unwrap();
+        store.record_section(8, 1, 0, 2, true).unwrap();
         assert_eq!(store.reset_scores(7).unwrap(), 2);
         assert!(store.leaderboard(7, 10).unwrap().is_empty());
+        // Records by section go back to zero with the scores; other chats keep theirs.
+        assert!(store.section_records(7, 1).unwrap().is_empty());
+        assert_eq!(store.section_records(8, 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_answer_its_section_record_and_its_review_card_are_written_together_once() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let quiz = store.create_quiz(7, 70, "[]", 1).unwrap().unwrap();
+        store.begin_question(quiz, 0, "k1", 31, 1).unwrap();
+        store.attach_poll(quiz, 0, "p", 1, Some(5)).unwrap();
+        let ten = |o: usize, c: usize, s: i64| crate::quiz::score(o, c, s);
+        let follow = AnswerFollowUp {
+            doc: 0,
+            section: 3,
+            key: "k1",
+            question: "{}",
+            now: 50,
+        };
+        let outcome = store
+            .record_answer_with("p", 9, "Cy", 0, &ten, Some(&follow))
+            .unwrap();
+        assert!(matches!(
+            outcome,
+            AnswerOutcome::Recorded { correct: false, .. }
+        ));
+        let records = store.section_records(7, 9).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!((records[0].answered, records[0].correct), (1, 0));
+        assert_eq!(store.deck(9, 50).unwrap().due_now, 1);
+        // The same vote again (a redelivered update) changes nothing.
+        let again = store
+            .record_answer_with("p", 9, "Cy", 0, &ten, Some(&follow))
+            .unwrap();
+        assert_eq!(again, AnswerOutcome::Duplicate);
+        assert_eq!(store.section_records(7, 9).unwrap()[0].answered, 1);
     }
 
     #[test]
