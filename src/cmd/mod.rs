@@ -159,12 +159,15 @@ fn index_with_bar(
     Ok(engine)
 }
 
-/// Sets up logging to stderr, filtered by `RUST_LOG` (warnings by default).
+/// Sets up logging to stderr, filtered by `RUST_LOG` (warnings by default). Colours only on
+/// a terminal: a log file or the journal gets plain `key=value` lines a host can grep.
 pub fn init_tracing() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -40,24 +40,109 @@ impl Refusal {
     }
 }
 
-/// Where a flood was cut short.
+/// Where an update or an answer was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropStage {
-    /// The flood guard, on arrival: an update from a sender who floods.
+    /// The guard, on arrival: an update that goes no further.
     Guard,
-    /// The outbox: a queued answer, when a chat's backlog was full.
+    /// The outbox: a queued message that is never sent.
     Outbox,
 }
 
 impl DropStage {
-    fn label(self) -> Label {
-        let stage = match self {
+    fn name(self) -> &'static str {
+        match self {
             DropStage::Guard => "guard",
             DropStage::Outbox => "outbox",
-        };
-        [("stage", stage)]
+        }
     }
 }
+
+/// Why an update or an answer was dropped: every update that is neither answered nor told
+/// why ends as one of these, counted and logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// A sender flooding with messages (told once per flood, in the chat).
+    FloodMessage,
+    /// A sender flooding with button presses (told once per flood, on the button).
+    FloodButton,
+    /// A sender flooding with inline queries (which need no answer).
+    FloodInline,
+    /// A group message not addressed to the bot, or to another bot: chatter, on purpose.
+    NotForMe,
+    /// An update of a kind the bot does not read.
+    Unsupported,
+    /// A queued answer given up under a full backlog (its chat is told).
+    Backlog,
+    /// A queued page-turn edit replaced by a newer edit of the same message.
+    Superseded,
+    /// A message beyond the hard bound of a chat's queue.
+    QueueFull,
+    /// A message that could not be sent after retries.
+    SendFailed,
+}
+
+impl Dropped {
+    const ALL: [Dropped; 9] = [
+        Dropped::FloodMessage,
+        Dropped::FloodButton,
+        Dropped::FloodInline,
+        Dropped::NotForMe,
+        Dropped::Unsupported,
+        Dropped::Backlog,
+        Dropped::Superseded,
+        Dropped::QueueFull,
+        Dropped::SendFailed,
+    ];
+
+    /// Where it happens.
+    pub fn stage(self) -> DropStage {
+        match self {
+            Dropped::FloodMessage
+            | Dropped::FloodButton
+            | Dropped::FloodInline
+            | Dropped::NotForMe
+            | Dropped::Unsupported => DropStage::Guard,
+            Dropped::Backlog | Dropped::Superseded | Dropped::QueueFull | Dropped::SendFailed => {
+                DropStage::Outbox
+            }
+        }
+    }
+
+    /// The metrics and log name.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Dropped::FloodMessage => "flood_message",
+            Dropped::FloodButton => "flood_button",
+            Dropped::FloodInline => "flood_inline",
+            Dropped::NotForMe => "not_for_me",
+            Dropped::Unsupported => "unsupported",
+            Dropped::Backlog => "backlog",
+            Dropped::Superseded => "superseded",
+            Dropped::QueueFull => "queue_full",
+            Dropped::SendFailed => "send_failed",
+        }
+    }
+
+    /// Whether a flood caused it (counted in `flood_drops` too, as before).
+    fn flood(self) -> bool {
+        matches!(
+            self,
+            Dropped::FloodMessage
+                | Dropped::FloodButton
+                | Dropped::FloodInline
+                | Dropped::Backlog
+                | Dropped::QueueFull
+        )
+    }
+
+    fn labels(self) -> Labels {
+        [("stage", self.stage().name()), ("reason", self.reason())]
+    }
+}
+
+/// Two labels.
+type Labels = [(&'static str, &'static str); 2];
 
 /// The bot's counters and their registry.
 #[derive(Debug)]
@@ -68,6 +153,7 @@ pub struct Metrics {
     answer_seconds: Histogram,
     quizzes: Counter,
     flood_drops: Family<Label, Counter>,
+    dropped: Family<Labels, Counter>,
     retries: Counter,
     send_errors: Counter,
     updates: Counter,
@@ -111,6 +197,12 @@ impl Metrics {
             "Updates and answers dropped under a flood, by stage: guard (on arrival) or outbox (a full chat backlog)",
             flood_drops.clone(),
         );
+        let dropped = Family::<Labels, Counter>::default();
+        registry.register(
+            "dropped",
+            "Updates and messages that went no further, by stage (guard, outbox) and reason: flood_message, flood_button, flood_inline, not_for_me (group chatter), unsupported (update kinds not read), backlog, superseded (an edit replaced by a newer one), queue_full, send_failed",
+            dropped.clone(),
+        );
         let retries = Counter::default();
         registry.register(
             "send_retries",
@@ -140,7 +232,10 @@ impl Metrics {
             let _ = refused.get_or_create(&reason.label());
         }
         for stage in [DropStage::Guard, DropStage::Outbox] {
-            let _ = flood_drops.get_or_create(&stage.label());
+            let _ = flood_drops.get_or_create(&[("stage", stage.name())]);
+        }
+        for reason in Dropped::ALL {
+            let _ = dropped.get_or_create(&reason.labels());
         }
         Metrics {
             registry,
@@ -149,6 +244,7 @@ impl Metrics {
             answer_seconds,
             quizzes,
             flood_drops,
+            dropped,
             retries,
             send_errors,
             updates,
@@ -176,9 +272,14 @@ impl Metrics {
         self.quizzes.inc();
     }
 
-    /// A flood lost an update or an answer at `stage`.
-    pub fn flood_drop(&self, stage: DropStage) {
-        self.flood_drops.get_or_create(&stage.label()).inc();
+    /// An update or a message went no further, for `why`.
+    pub fn dropped(&self, why: Dropped) {
+        self.dropped.get_or_create(&why.labels()).inc();
+        if why.flood() {
+            self.flood_drops
+                .get_or_create(&[("stage", why.stage().name())])
+                .inc();
+        }
     }
 
     /// A Bot API request is retried.
@@ -230,7 +331,8 @@ mod tests {
         metrics.refused(Refusal::NotAllowed);
         metrics.answer_latency(0.02);
         metrics.quiz_run();
-        metrics.flood_drop(DropStage::Guard);
+        metrics.dropped(Dropped::FloodButton);
+        metrics.dropped(Dropped::NotForMe);
         metrics.retry();
         metrics.send_error();
         let after = metrics.render();
@@ -240,6 +342,8 @@ mod tests {
             "studybot_answer_latency_seconds_count 1",
             "studybot_quizzes_run_total 1",
             "studybot_flood_drops_total{stage=\"guard\"} 1",
+            "studybot_dropped_total{stage=\"guard\",reason=\"flood_button\"} 1",
+            "studybot_dropped_total{stage=\"guard\",reason=\"not_for_me\"} 1",
             "studybot_send_retries_total 1",
             "studybot_send_errors_total 1",
         ] {

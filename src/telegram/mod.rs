@@ -47,10 +47,8 @@ const FLUSH_LIMIT: Duration = Duration::from_secs(3);
 pub struct App {
     /// Shared command handling.
     pub handler: Handler,
-    /// Per-sender flood control of messages and button presses.
+    /// Per-sender flood control of messages, button presses and inline queries.
     pub flood: FloodGuard,
-    /// Per-user flood control of inline queries (which come as the user types).
-    pub inline_flood: FloodGuard,
     /// Cached chat roles.
     pub roles: Roles,
     /// The chats the bot serves.
@@ -75,8 +73,7 @@ impl App {
     pub fn new(handler: Handler, flood_burst: u32, flood_refill: Duration) -> App {
         App {
             handler,
-            flood: FloodGuard::new(flood_burst, flood_refill),
-            inline_flood: FloodGuard::new(flood_burst.saturating_mul(2), flood_refill / 2),
+            flood: FloodGuard::new(flood::Allowance::new(flood_burst, flood_refill)),
             roles: Roles::default(),
             allowed: Allowed::new(&[], &[]),
             metrics: Arc::new(Metrics::new()),

@@ -9,16 +9,21 @@
 //!
 //! A queue is bounded by what Telegram would take from the chat in a minute. Past that, the
 //! outbox drops what users no longer need (the oldest queued answer to the member with the
-//! most answers waiting, who is flooding) and queues one notice saying so. Messages that are
-//! not answers to one member (quiz polls, scoreboards, notices) are never dropped; they are
-//! few by nature. Answers to callback and inline queries skip the queues: they are not chat
-//! messages and must come within seconds.
+//! most answers waiting, who is flooding) and tells the chat which: one notice, replying to
+//! the first message whose answer was skipped and counting the others, at most once a
+//! minute. Everything that answers one member may be dropped this way: answers, page-turn
+//! edits, "slow down" notices. A queued edit of a message is replaced by a newer edit of the
+//! same message, since only the page last asked for matters. Messages the whole chat needs
+//! (quiz polls, scoreboards) are never dropped for a backlog; they are few by nature, and a
+//! hard bound of twice the backlog still holds them. Every drop is counted in [`Metrics`]
+//! with its reason, and logged. Answers to callback and inline queries skip the queues: they
+//! are not chat messages and must come within seconds.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::IntoFuture as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use teloxide::prelude::*;
 use teloxide::types::{
@@ -29,7 +34,7 @@ use teloxide::{ApiError, RequestError};
 use tokio::sync::oneshot;
 
 use super::limits;
-use super::metrics::{DropStage, Metrics};
+use super::metrics::{Dropped, Metrics};
 use super::send::{describe, with_retry, Pacer};
 
 /// Messages queued for one group before older answers are dropped: what Telegram takes from
@@ -37,6 +42,8 @@ use super::send::{describe, with_retry, Pacer};
 const GROUP_BACKLOG: usize = 20;
 /// The same for a private chat (Telegram takes about one message a second there).
 const PRIVATE_BACKLOG: usize = 60;
+/// How often a chat is told, at most, that answers were skipped.
+const BUSY_NOTICE_EVERY: Duration = Duration::from_secs(60);
 
 /// What to do in a chat.
 #[derive(Debug, Clone)]
@@ -79,6 +86,9 @@ pub enum Op {
         /// The poll's message.
         message: MessageId,
     },
+    /// The notice telling the chat which answers were skipped, written when its turn comes
+    /// (so that it counts every answer skipped until then).
+    BusyNotice,
 }
 
 /// A message for a chat.
@@ -86,9 +96,9 @@ pub enum Op {
 pub struct Outgoing {
     /// What to do.
     pub op: Op,
-    /// The member whose request this answers: such a message may be dropped when the chat's
+    /// The member whose request this answers, which makes it droppable when the chat's
     /// backlog is full. `None` for messages the chat needs whatever happens.
-    pub answers: Option<i64>,
+    pub droppable: Option<i64>,
     /// Told the sent message, or `None` when it could not be sent.
     pub done: Option<oneshot::Sender<Option<Message>>>,
 }
@@ -107,12 +117,31 @@ impl Outgoing {
                 keyboard,
                 reply_to,
             },
-            answers: Some(user),
+            droppable: Some(user),
             done: None,
         }
     }
 
-    /// An HTML message the chat needs whatever happens (never dropped).
+    /// A page turn on `message` for member `user` (droppable, and replaced by a newer edit of
+    /// the same message while it waits).
+    pub fn edit(
+        user: i64,
+        message: MessageId,
+        html: String,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> Outgoing {
+        Outgoing {
+            op: Op::Edit {
+                message,
+                html,
+                keyboard,
+            },
+            droppable: Some(user),
+            done: None,
+        }
+    }
+
+    /// An HTML message the chat needs whatever happens (never dropped for a backlog).
     pub fn notice(html: String, reply_to: Option<MessageId>) -> Outgoing {
         Outgoing {
             op: Op::Send {
@@ -120,16 +149,16 @@ impl Outgoing {
                 keyboard: None,
                 reply_to,
             },
-            answers: None,
+            droppable: None,
             done: None,
         }
     }
 
-    /// Any operation, never dropped.
+    /// Any operation, never dropped for a backlog.
     pub fn op(op: Op) -> Outgoing {
         Outgoing {
             op,
-            answers: None,
+            droppable: None,
             done: None,
         }
     }
@@ -151,12 +180,98 @@ struct ChatQueue {
     items: VecDeque<Outgoing>,
     /// Whether a sender task is draining this queue.
     sending: bool,
-    /// Whether the busy notice went out since the queue was last empty.
-    noticed: bool,
+    /// Answers skipped that the chat has not been told of yet.
+    untold: usize,
+    /// The message the first of them answered.
+    untold_first: Option<MessageId>,
+    /// Whether a [`Op::BusyNotice`] waits in `items`.
+    notice_queued: bool,
+    /// When the last busy notice went out.
+    last_notice: Option<Instant>,
+}
+
+impl ChatQueue {
+    /// Queues `item`, making room in a full queue. Returns what was dropped, and why.
+    fn enqueue(&mut self, chat: i64, item: Outgoing, now: Instant) -> Vec<(Outgoing, Dropped)> {
+        // Only the newest page of a message matters: a newer edit takes the older one's place.
+        if let Op::Edit { message, .. } = &item.op {
+            let message = *message;
+            let queued = self
+                .items
+                .iter_mut()
+                .find(|i| matches!(&i.op, Op::Edit { message: m, .. } if *m == message));
+            if let Some(queued) = queued {
+                let old = std::mem::replace(queued, item);
+                return vec![(old, Dropped::Superseded)];
+            }
+        }
+        if self.items.len() < backlog(chat) {
+            self.items.push_back(item);
+            return Vec::new();
+        }
+        match make_room(&mut self.items, &item) {
+            (Room::Made, Some(old)) => {
+                self.skipped(&old, now);
+                self.items.push_back(item);
+                vec![(old, Dropped::Backlog)]
+            }
+            (Room::DropNew, _) | (Room::Made, None) => {
+                self.skipped(&item, now);
+                vec![(item, Dropped::Backlog)]
+            }
+            (Room::Full, _) if self.items.len() >= 2 * backlog(chat) => {
+                vec![(item, Dropped::QueueFull)]
+            }
+            (Room::Full, _) => {
+                self.items.push_back(item);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Notes an answer skipped for the backlog, and queues the notice first in line (the chat
+    /// learns now, not after the backlog) unless one waits or went out within the minute.
+    fn skipped(&mut self, item: &Outgoing, now: Instant) {
+        self.untold += 1;
+        if self.untold_first.is_none() {
+            self.untold_first = match &item.op {
+                Op::Send { reply_to, .. } => *reply_to,
+                Op::Edit { message, .. } => Some(*message),
+                _ => None,
+            };
+        }
+        let recent = self
+            .last_notice
+            .is_some_and(|at| now.duration_since(at) < BUSY_NOTICE_EVERY);
+        if !self.notice_queued && !recent {
+            self.queue_notice();
+        }
+    }
+
+    fn queue_notice(&mut self) {
+        self.notice_queued = true;
+        self.items.push_front(Outgoing::op(Op::BusyNotice));
+    }
+
+    /// The busy notice, once its turn has come: how many answers were skipped since the last
+    /// one, and the message the first of them answered. `None` when there is nothing to tell.
+    fn take_untold(&mut self, now: Instant) -> Option<(usize, Option<MessageId>)> {
+        self.notice_queued = false;
+        let untold = std::mem::take(&mut self.untold);
+        let first = self.untold_first.take();
+        (untold > 0).then(|| {
+            self.last_notice = Some(now);
+            (untold, first)
+        })
+    }
 }
 
 /// Called when a chat turns out to have moved to a new id (a group became a supergroup).
 pub type OnMigrate = Box<dyn Fn(i64, i64) + Send + Sync>;
+
+/// Writes the HTML of the notice saying that `n` answers were skipped (it replies to the
+/// message the first of them answered).
+pub type BusyNotice = Box<dyn Fn(usize) -> String + Send + Sync>;
 
 struct Inner {
     bot: Bot,
@@ -166,7 +281,7 @@ struct Inner {
     direct: AtomicUsize,
     metrics: Arc<Metrics>,
     on_migrate: OnMigrate,
-    busy_notice: String,
+    busy_notice: BusyNotice,
 }
 
 /// The outbox of every chat. Cloning shares it.
@@ -190,18 +305,18 @@ fn make_room(items: &mut VecDeque<Outgoing>, item: &Outgoing) -> (Room, Option<O
     for member in items
         .iter()
         .chain(std::iter::once(item))
-        .filter_map(|i| i.answers)
+        .filter_map(|i| i.droppable)
     {
         *waiting.entry(member).or_default() += 1;
     }
     let Some(flooder) = waiting
         .iter()
-        .max_by_key(|(member, n)| (**n, Some(**member) == item.answers, -**member))
+        .max_by_key(|(member, n)| (**n, Some(**member) == item.droppable, -**member))
         .map(|(member, _)| *member)
     else {
         return (Room::Full, None);
     };
-    let Some(at) = items.iter().position(|i| i.answers == Some(flooder)) else {
+    let Some(at) = items.iter().position(|i| i.droppable == Some(flooder)) else {
         // The new item is the flooder's only answer: it gives way to what is queued.
         return (Room::DropNew, None);
     };
@@ -218,12 +333,12 @@ fn backlog(chat: i64) -> usize {
 
 impl Outbox {
     /// An outbox sending through `bot` at most `per_second` messages a second in all.
-    /// `busy_notice` is the HTML of the one notice a flooded chat gets; `on_migrate` learns
-    /// of chats that moved; drops, retries and failures are counted in `metrics`.
+    /// `busy_notice` writes the notice a chat gets when its answers are skipped; `on_migrate`
+    /// learns of chats that moved; drops, retries and failures are counted in `metrics`.
     pub fn new(
         bot: Bot,
         per_second: u32,
-        busy_notice: String,
+        busy_notice: BusyNotice,
         on_migrate: OnMigrate,
         metrics: Arc<Metrics>,
     ) -> Outbox {
@@ -249,37 +364,45 @@ impl Outbox {
 
     /// Queues a message for `chat` and returns at once.
     pub fn push(&self, chat: i64, item: Outgoing) {
-        let mut chats = self.chats();
-        let queue = chats.entry(chat).or_default();
-        let mut keep = true;
-        if queue.items.len() >= backlog(chat) {
-            let (room, dropped) = make_room(&mut queue.items, &item);
-            if let Some(dropped) = dropped {
-                self.inner.metrics.flood_drop(DropStage::Outbox);
-                if let Some(done) = dropped.done {
-                    let _ = done.send(None);
-                }
+        let dropped = {
+            let mut chats = self.chats();
+            let queue = chats.entry(chat).or_default();
+            let dropped = queue.enqueue(chat, item, Instant::now());
+            if !queue.sending {
+                queue.sending = true;
+                tokio::spawn(self.clone().send_all(chat));
             }
-            if room != Room::Full && !queue.noticed {
-                queue.noticed = true;
-                // First in line: the chat learns now, not after the backlog.
-                queue
-                    .items
-                    .push_front(Outgoing::notice(self.inner.busy_notice.clone(), None));
-            }
-            keep = room != Room::DropNew;
+            dropped
+        };
+        for (item, why) in dropped {
+            self.dropped(chat, item, why);
         }
-        if keep {
-            queue.items.push_back(item);
-        } else {
-            self.inner.metrics.flood_drop(DropStage::Outbox);
-            if let Some(done) = item.done {
-                let _ = done.send(None);
+    }
+
+    /// Counts and logs a message that will not be sent, and tells whoever waits for it.
+    fn dropped(&self, chat: i64, item: Outgoing, why: Dropped) {
+        self.inner.metrics.dropped(why);
+        let member = item.droppable;
+        let reason = why.reason();
+        match why {
+            Dropped::Superseded => {
+                tracing::debug!(
+                    chat,
+                    member,
+                    stage = "outbox",
+                    reason,
+                    "a newer edit replaced a queued one"
+                );
             }
+            // The sender has logged why, with the error.
+            Dropped::SendFailed => {}
+            Dropped::QueueFull => {
+                tracing::warn!(chat, member, stage = "outbox", reason, "dropped a message");
+            }
+            _ => tracing::info!(chat, member, stage = "outbox", reason, "dropped a message"),
         }
-        if !queue.sending {
-            queue.sending = true;
-            tokio::spawn(self.clone().send_all(chat));
+        if let Some(done) = item.done {
+            let _ = done.send(None);
         }
     }
 
@@ -290,7 +413,7 @@ impl Outbox {
             chat,
             Outgoing {
                 op,
-                answers: None,
+                droppable: None,
                 done: Some(tx),
             },
         );
@@ -311,6 +434,16 @@ impl Outbox {
                     return;
                 };
                 match queue.items.pop_front() {
+                    Some(Outgoing {
+                        op: Op::BusyNotice, ..
+                    }) => match queue.take_untold(Instant::now()) {
+                        Some((n, first)) => Outgoing::op(Op::Send {
+                            html: (self.inner.busy_notice)(n),
+                            keyboard: None,
+                            reply_to: first,
+                        }),
+                        None => continue,
+                    },
                     Some(item) => item,
                     None => {
                         chats.remove(&chat);
@@ -336,19 +469,22 @@ impl Outbox {
                 Err(err) => {
                     self.inner.metrics.send_error();
                     tracing::warn!(chat, error = %describe(&err), "could not send a message");
-                    if let Some(done) = item.done {
-                        let _ = done.send(None);
-                    }
+                    self.dropped(chat, item, Dropped::SendFailed);
                 }
             }
         }
     }
 
-    /// Whether `chat`'s queue is empty; then it is forgotten and its sender stops.
+    /// Whether `chat`'s queue is empty; then it is forgotten and its sender stops. Answers
+    /// skipped since the last notice get one before that.
     fn finished(&self, chat: i64) -> bool {
         let mut chats = self.chats();
-        match chats.get(&chat) {
+        match chats.get_mut(&chat) {
             Some(queue) if !queue.items.is_empty() => false,
+            Some(queue) if queue.untold > 0 => {
+                queue.queue_notice();
+                false
+            }
             Some(_) => {
                 chats.remove(&chat);
                 true
@@ -465,6 +601,7 @@ impl Outbox {
             })
             .await
             .map(Some),
+            Op::BusyNotice => Ok(None),
             Op::StopPoll { message } => {
                 // Failing only means the poll had closed already.
                 if let Err(err) = bot.stop_poll(chat_id, *message).await {
@@ -501,7 +638,9 @@ impl Outbox {
             with_retry("answerInlineQuery", &metrics, || {
                 bot.answer_inline_query(id.clone(), results.clone())
                     .cache_time(60)
-                    .is_personal(false)
+                    // Results depend on the asker (the allow-list, the text chosen in their
+                    // private chat): Telegram must not serve them to anyone else.
+                    .is_personal(true)
                     .into_future()
             })
             .await
@@ -591,5 +730,116 @@ mod tests {
             make_room(&mut essential, &Outgoing::notice("board".into(), None)).0,
             Room::Full
         );
+    }
+
+    fn edit(user: i64, message: i32, text: &str) -> Outgoing {
+        Outgoing::edit(user, MessageId(message), text.to_string(), None)
+    }
+
+    fn question(user: i64, message: i32) -> Outgoing {
+        Outgoing::answer(
+            user,
+            format!("answer to {message}"),
+            None,
+            Some(MessageId(message)),
+        )
+    }
+
+    #[test]
+    fn a_newer_page_turn_replaces_the_queued_one_of_the_same_message() {
+        let mut queue = ChatQueue::default();
+        let now = Instant::now();
+        assert!(queue.enqueue(-1, edit(1, 50, "page 2"), now).is_empty());
+        assert!(queue.enqueue(-1, answer(2, "b1"), now).is_empty());
+        let dropped = queue.enqueue(-1, edit(1, 50, "page 3"), now);
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].1, Dropped::Superseded);
+        // The newest page keeps the place in line; another message's edit queues on its own.
+        assert!(queue.enqueue(-1, edit(1, 51, "other"), now).is_empty());
+        let order: Vec<String> = queue
+            .items
+            .iter()
+            .map(|i| match &i.op {
+                Op::Edit { html, .. } | Op::Send { html, .. } => html.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(order, ["page 3", "b1", "other"]);
+    }
+
+    #[test]
+    fn page_turns_and_slow_down_notices_give_way_under_a_full_backlog() {
+        let mut queue = ChatQueue::default();
+        let now = Instant::now();
+        // One member fills a group's queue with page turns of twenty different messages.
+        for m in 0..GROUP_BACKLOG {
+            let m = i32::try_from(m).unwrap();
+            assert!(queue.enqueue(-1, edit(1, m, "page"), now).is_empty());
+        }
+        // Another member's question still gets in: the page turner's oldest edit gives way.
+        let dropped = queue.enqueue(-1, question(2, 900), now);
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].1, Dropped::Backlog);
+        assert_eq!(dropped[0].0.droppable, Some(1));
+        assert!(queue.items.iter().any(|i| i.droppable == Some(2)));
+    }
+
+    #[test]
+    fn the_busy_notice_counts_every_skipped_answer_and_names_the_first() {
+        let mut queue = ChatQueue::default();
+        let now = Instant::now();
+        for m in 0..GROUP_BACKLOG {
+            let m = i32::try_from(m).unwrap();
+            queue.enqueue(-1, question(1, m), now);
+        }
+        // Three more questions from member 1: three of their answers are skipped.
+        for m in 100..103 {
+            let dropped = queue.enqueue(-1, question(1, m), now);
+            assert_eq!(dropped.len(), 1);
+        }
+        // One notice, first in line.
+        assert!(matches!(
+            queue.items.front().map(|i| &i.op),
+            Some(Op::BusyNotice)
+        ));
+        let notices = queue
+            .items
+            .iter()
+            .filter(|i| matches!(i.op, Op::BusyNotice))
+            .count();
+        assert_eq!(notices, 1);
+        // The oldest answers went first: the notice replies to the first question skipped.
+        assert_eq!(queue.take_untold(now), Some((3, Some(MessageId(0)))));
+        // Within the minute after a notice, skips are counted for the next one, not told at
+        // once.
+        queue.items.pop_front();
+        queue.enqueue(-1, question(1, 200), now);
+        assert!(!queue.items.iter().any(|i| matches!(i.op, Op::BusyNotice)));
+        assert_eq!(queue.untold, 1);
+        queue.enqueue(-1, question(1, 201), now + BUSY_NOTICE_EVERY);
+        assert!(matches!(
+            queue.items.front().map(|i| &i.op),
+            Some(Op::BusyNotice)
+        ));
+        assert_eq!(
+            queue.take_untold(now + BUSY_NOTICE_EVERY).map(|t| t.0),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn a_queue_of_messages_the_chat_needs_still_has_a_hard_bound() {
+        let mut queue = ChatQueue::default();
+        let now = Instant::now();
+        let mut refused = 0;
+        for _ in 0..3 * GROUP_BACKLOG {
+            let dropped = queue.enqueue(-1, Outgoing::notice("board".into(), None), now);
+            refused += dropped
+                .iter()
+                .filter(|(_, why)| *why == Dropped::QueueFull)
+                .count();
+        }
+        assert_eq!(queue.items.len(), 2 * GROUP_BACKLOG);
+        assert_eq!(refused, GROUP_BACKLOG);
     }
 }

@@ -9,8 +9,10 @@
 //! 2. **Guard** ([`Pipeline::guard`]), on arrival, on the source's own task, before anything can
 //!    wait: only what is addressed to the bot goes on; chats outside `telegram.allowed_chats`
 //!    get one polite line now and then; the flood guard judges each sender (a user, or the
-//!    chat an anonymous admin or a channel posts as) for messages, button presses and inline
-//!    queries alike, and a flood is answered with one notice and then dropped.
+//!    chat an anonymous admin or a channel posts as) with a bucket for each kind of input
+//!    (messages by Telegram's own timestamps), and a flood is answered with one notice and
+//!    then dropped. Every update that goes no further is counted with its reason
+//!    ([`Dropped`]); every update gets one debug line with its verdict and latency.
 //! 3. **Command** ([`Pipeline::handle`]). Updates of one chat are handled one at a time in
 //!    arrival order, different chats at once, each update on a task of its own: a panic
 //!    stays in its update and becomes a logged error and a short apology. Role lookups
@@ -20,7 +22,7 @@
 //!    within Telegram's limits and become [`Outgoing`] messages.
 //! 5. **Per-chat outbox** ([`outbox`](super::outbox)): handlers queue messages and return. Each
 //!    chat's queue is bounded; under a flood the older answers to the flooding member go
-//!    first, and the chat gets one notice.
+//!    first, and the chat is told which were skipped.
 //! 6. **Sender**: each chat with messages waiting has its own sender, paced to Telegram's
 //!    limits for that chat and overall, with retries; a chat held back holds up no other.
 //!
@@ -42,7 +44,8 @@ use teloxide::types::{
 };
 use tokio::sync::oneshot;
 
-use super::metrics::{DropStage, Refusal};
+use super::flood::{Kind, Verdict};
+use super::metrics::{Dropped, Refusal};
 use super::outbox::{Op, Outbox, Outgoing};
 use super::{callback, limits, render, App, MAX_MESSAGE_CHARS};
 use crate::commands::parse::strip_mention;
@@ -52,8 +55,18 @@ use crate::store::AnswerOutcome;
 /// The notice for a sender who floods.
 const SLOW_DOWN: &str =
     "You're sending messages faster than I can read them. I'll answer again in a few seconds.";
-/// The one notice a chat gets when its backlog is full and older answers are dropped.
-const BUSY: &str = "This chat is asking faster than Telegram lets me answer, so I skipped some older answers. Ask again in a minute if yours is missing.";
+/// The notice a chat gets when its backlog is full and `n` answers were skipped; it replies
+/// to the message the first of them answered.
+fn busy(n: usize) -> String {
+    let skipped = match n {
+        0 | 1 => "my answer to this message".to_string(),
+        2 => "my answers to this message and one other".to_string(),
+        n => format!("my answers to this message and {} others", n - 1),
+    };
+    format!(
+        "This chat is asking faster than Telegram lets me answer, so I skipped {skipped}. Ask again in a minute if yours is missing."
+    )
+}
 /// How long an answer to an unknown poll waits for the quiz polls being sent.
 const POLL_WAIT: Duration = Duration::from_secs(10);
 /// How often a chat outside the allow-list is told so, at most.
@@ -121,6 +134,37 @@ enum Work {
     },
 }
 
+/// Why an update went no further than the guard: its verdict, for the update's log line.
+#[derive(Debug, Clone, Copy)]
+struct Stopped {
+    chat: Option<i64>,
+    verdict: &'static str,
+}
+
+impl Stopped {
+    fn new(chat: impl Into<Option<i64>>, verdict: &'static str) -> Stopped {
+        Stopped {
+            chat: chat.into(),
+            verdict,
+        }
+    }
+}
+
+/// What the guard lets through: the chat whose order it keeps (if any), the work, and whom
+/// to apologise to should handling panic.
+type Passed = (Option<i64>, Work, Apology);
+
+/// The name of an update's kind, for its log line.
+fn kind_name(kind: &UpdateKind) -> &'static str {
+    match kind {
+        UpdateKind::Message(_) => "message",
+        UpdateKind::CallbackQuery(_) => "button",
+        UpdateKind::InlineQuery(_) => "inline",
+        UpdateKind::PollAnswer(_) => "poll_answer",
+        _ => "other",
+    }
+}
+
 /// What to do if handling an update panics.
 #[derive(Debug, Clone)]
 enum Apology {
@@ -140,6 +184,8 @@ pub struct Pipeline {
     outbox: Outbox,
     order: Arc<ChatOrder>,
     drivers: Mutex<HashSet<i64>>,
+    /// The flood guard's clock for input that carries no timestamp (seconds from here).
+    epoch: Instant,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -164,7 +210,10 @@ impl Pipeline {
         let outbox = Outbox::new(
             bot.clone(),
             app.max_sends_per_sec(),
-            html(&Reply::notice(BUSY), app.handler.tag()),
+            {
+                let tag = app.handler.tag().to_string();
+                Box::new(move |n| html(&Reply::notice(busy(n)), &tag))
+            },
             on_migrate,
             app.metrics.clone(),
         );
@@ -175,6 +224,7 @@ impl Pipeline {
             outbox,
             order: Arc::new(ChatOrder::default()),
             drivers: Mutex::new(HashSet::new()),
+            epoch: Instant::now(),
         })
     }
 
@@ -191,8 +241,21 @@ impl Pipeline {
     /// Takes one update in; the completion resolves once it has been handled.
     pub fn submit(self: &Arc<Self>, update: Update) -> Completion {
         let arrived = Instant::now();
-        let Some((chat, work, apology)) = self.guard(update, arrived) else {
-            return Completion::done();
+        let id = update.id.0;
+        let kind = kind_name(&update.kind);
+        let (chat, work, apology) = match self.guard(update, arrived) {
+            Ok(passed) => passed,
+            Err(stopped) => {
+                tracing::debug!(
+                    update = id,
+                    chat = stopped.chat,
+                    kind,
+                    verdict = stopped.verdict,
+                    latency_ms = arrived.elapsed().as_millis(),
+                    "update"
+                );
+                return Completion::done();
+            }
         };
         let question = matches!(
             &work,
@@ -205,6 +268,14 @@ impl Pipeline {
         let job = async move {
             this.clone().handle(work).await;
             this.app.metrics.update_handled();
+            tracing::debug!(
+                update = id,
+                chat,
+                kind,
+                verdict = "handled",
+                latency_ms = arrived.elapsed().as_millis(),
+                "update"
+            );
             if question {
                 this.app
                     .metrics
@@ -240,29 +311,39 @@ impl Pipeline {
     // ----------------------------------------------------------------------------------------
     // 2. Guard: on arrival.
 
-    /// Decides on arrival what an update is and whether it goes on: returns the chat whose
-    /// order it keeps (if any), the work, and whom to apologise to should handling panic.
-    fn guard(
-        self: &Arc<Self>,
-        update: Update,
-        now: Instant,
-    ) -> Option<(Option<i64>, Work, Apology)> {
+    /// Counts and logs an update the guard drops.
+    fn drop_update(&self, why: Dropped, chat: Option<i64>, member: Option<i64>) -> Stopped {
+        self.app.metrics.dropped(why);
+        let reason = why.reason();
+        if why != Dropped::NotForMe && why != Dropped::Unsupported {
+            tracing::info!(chat, member, stage = "guard", reason, "dropped an update");
+        }
+        Stopped::new(chat, reason)
+    }
+
+    /// Seconds on the flood guard's clock for input judged by its arrival.
+    fn arrival_secs(&self, now: Instant) -> f64 {
+        now.duration_since(self.epoch).as_secs_f64()
+    }
+
+    /// Decides on arrival what an update is and whether it goes on.
+    fn guard(self: &Arc<Self>, update: Update, now: Instant) -> Result<Passed, Stopped> {
         match update.kind {
             UpdateKind::Message(msg) => self.guard_message(msg, now),
             UpdateKind::CallbackQuery(q) => self.guard_callback(q, now),
             UpdateKind::InlineQuery(q) => {
                 let user = i64::try_from(q.from.id.0).unwrap_or(i64::MAX);
-                if self.app.inline_flood.check(user, now) != super::flood::Verdict::Allow {
+                let at = self.arrival_secs(now);
+                if self.app.flood.check(Kind::Inline, user, at) != Verdict::Allow {
                     // An inline query needs no answer; a flood of them gets none.
-                    self.app.metrics.flood_drop(DropStage::Guard);
-                    return None;
+                    return Err(self.drop_update(Dropped::FloodInline, None, Some(user)));
                 }
                 let work = Work::Inline {
                     id: q.id,
                     user,
                     query: q.query,
                 };
-                Some((None, work, Apology::Nobody))
+                Ok((None, work, Apology::Nobody))
             }
             UpdateKind::PollAnswer(answer) => {
                 // One voter's answers in arrival order (a changed vote after the first must
@@ -273,43 +354,53 @@ impl Pipeline {
                     }
                     teloxide::types::MaybeAnonymousUser::Chat(chat) => Some(chat.id.0),
                 };
-                Some((voter, Work::PollAnswer(answer), Apology::Nobody))
+                Ok((voter, Work::PollAnswer(answer), Apology::Nobody))
             }
             UpdateKind::Error(value) => {
                 tracing::debug!(%value, "an update of a kind this bot does not read");
-                None
+                Err(self.drop_update(Dropped::Unsupported, None, None))
             }
-            _ => None,
+            _ => Err(self.drop_update(Dropped::Unsupported, None, None)),
         }
     }
 
-    fn guard_message(&self, msg: Message, now: Instant) -> Option<(Option<i64>, Work, Apology)> {
+    fn guard_message(&self, msg: Message, now: Instant) -> Result<Passed, Stopped> {
         let chat = msg.chat.id.0;
         if let Some(new) = msg.migrate_to_chat_id() {
+            // The allow-list follows at once: the new supergroup's first messages may come in
+            // this very batch, before the move's handler has run.
+            self.app.allowed.moved(chat, new.0);
             let work = Work::Migrate {
                 old: chat,
                 new: new.0,
             };
-            return Some((Some(chat), work, Apology::Nobody));
+            return Ok((Some(chat), work, Apology::Nobody));
+        }
+        if let Some(old) = msg.migrate_from_chat_id() {
+            // The same move, told in the new supergroup (it may arrive first).
+            self.app.allowed.moved(old.0, chat);
+            return Err(Stopped::new(chat, "moved"));
         }
         let private = msg.chat.is_private();
+        let not_for_me = || self.drop_update(Dropped::NotForMe, Some(chat), None);
         let input = match msg.text() {
             None if private && msg.from.is_some() => Input::NotText,
-            None => return None,
+            None => return Err(not_for_me()),
             Some(text) => match commands::parse(text, Some(self.me.username())) {
-                Parsed::OtherBot => return None,
+                Parsed::OtherBot => return Err(not_for_me()),
                 Parsed::Command(c) => Input::Command(c),
                 Parsed::Unknown(name) if private => Input::Unknown(name),
-                Parsed::Unknown(_) => return None,
+                Parsed::Unknown(_) => return Err(not_for_me()),
                 Parsed::Text(text) if private => Input::Command(Command::Ask(text)),
-                Parsed::Text(text) => {
-                    Input::Command(Command::Ask(addressed_question(&msg, &self.me, &text)?))
-                }
+                Parsed::Text(text) => match addressed_question(&msg, &self.me, &text) {
+                    Some(question) => Input::Command(Command::Ask(question)),
+                    None => return Err(not_for_me()),
+                },
             },
         };
         if !self.app.allowed.chat(chat) {
             self.refuse(chat, now);
-            return None;
+            return Err(Stopped::new(chat, "refused:not_allowed"));
         }
         // Someone posting as a chat (an anonymous admin as the group itself, a channel) is
         // judged as that chat; everyone else as themselves.
@@ -321,9 +412,10 @@ impl Pipeline {
             ),
             (None, None) => (chat, "You".to_string()),
         };
-        if !self.flood_check(sender, chat, Some(msg.id), now) {
-            return None;
-        }
+        // Judged by when Telegram says it was sent: a backlog written at a reading pace is no
+        // flood, however it arrives.
+        let written = msg.date.timestamp() as f64;
+        self.flood_check(sender, chat, msg.id, written)?;
         let anonymous_admin = msg
             .sender_chat
             .as_ref()
@@ -339,14 +431,10 @@ impl Pipeline {
             },
             input,
         };
-        Some((Some(chat), work, Apology::Chat(chat, msg.id)))
+        Ok((Some(chat), work, Apology::Chat(chat, msg.id)))
     }
 
-    fn guard_callback(
-        &self,
-        q: CallbackQuery,
-        now: Instant,
-    ) -> Option<(Option<i64>, Work, Apology)> {
+    fn guard_callback(&self, q: CallbackQuery, now: Instant) -> Result<Passed, Stopped> {
         let (chat, message, question, private) = match &q.message {
             Some(MaybeInaccessibleMessage::Regular(m)) => {
                 (m.chat.id.0, m.id, answered_question(m), m.chat.is_private())
@@ -357,23 +445,26 @@ impl Pipeline {
             None => {
                 // A button on an inline message: ours have none.
                 self.outbox.answer_callback(q.id, None);
-                return None;
+                return Err(self.drop_update(Dropped::Unsupported, None, None));
             }
         };
         if !self.app.allowed.chat(chat) {
             self.app.metrics.refused(Refusal::NotAllowed);
             self.outbox.answer_callback(q.id, None);
-            return None;
+            return Err(Stopped::new(chat, "refused:not_allowed"));
         }
         let user = i64::try_from(q.from.id.0).unwrap_or(i64::MAX);
-        match self.app.flood.check(user, now) {
-            super::flood::Verdict::Allow => {}
+        match self
+            .app
+            .flood
+            .check(Kind::Button, user, self.arrival_secs(now))
+        {
+            Verdict::Allow => {}
             verdict => {
-                self.app.metrics.flood_drop(DropStage::Guard);
                 // A button press is always answered, even when ignored.
-                let toast = (verdict == super::flood::Verdict::Warn).then(|| SLOW_DOWN.to_string());
+                let toast = (verdict == Verdict::Warn).then(|| SLOW_DOWN.to_string());
                 self.outbox.answer_callback(q.id, toast);
-                return None;
+                return Err(self.drop_update(Dropped::FloodButton, Some(chat), Some(user)));
             }
         }
         let data = q.data.as_deref().unwrap_or_default();
@@ -382,7 +473,7 @@ impl Pipeline {
             Err(why) => {
                 self.outbox
                     .answer_callback(q.id, Some(why.message().to_string()));
-                return None;
+                return Err(Stopped::new(chat, "told:bad_button"));
             }
         };
         let work = Work::Callback {
@@ -398,30 +489,28 @@ impl Pipeline {
             action,
             question,
         };
-        Some((Some(chat), work, Apology::Callback(q.id)))
+        Ok((Some(chat), work, Apology::Callback(q.id)))
     }
 
-    /// The flood guard's verdict on a message from `sender` in `chat`: whether it goes on. A
-    /// flood gets one notice, replying to the message that started it.
+    /// The flood guard's verdict on a message from `sender` in `chat`, written at `written`
+    /// (Telegram's timestamp): whether it goes on. The first message dropped in a flood gets
+    /// a notice in the chat, replying to it (droppable itself, like any answer to a member).
     fn flood_check(
         &self,
         sender: i64,
         chat: i64,
-        message: Option<MessageId>,
-        now: Instant,
-    ) -> bool {
-        match self.app.flood.check(sender, now) {
-            super::flood::Verdict::Allow => true,
-            super::flood::Verdict::Warn => {
-                self.app.metrics.flood_drop(DropStage::Guard);
+        message: MessageId,
+        written: f64,
+    ) -> Result<(), Stopped> {
+        match self.app.flood.check(Kind::Message, sender, written) {
+            Verdict::Allow => Ok(()),
+            Verdict::Warn => {
                 let notice = html(&Reply::notice(SLOW_DOWN), self.app.handler.tag());
-                self.outbox.push(chat, Outgoing::notice(notice, message));
-                false
+                self.outbox
+                    .push(chat, Outgoing::answer(sender, notice, None, Some(message)));
+                Err(self.drop_update(Dropped::FloodMessage, Some(chat), Some(sender)))
             }
-            super::flood::Verdict::Drop => {
-                self.app.metrics.flood_drop(DropStage::Guard);
-                false
-            }
+            Verdict::Drop => Err(self.drop_update(Dropped::FloodMessage, Some(chat), Some(sender))),
         }
     }
 
@@ -659,6 +748,10 @@ fn is_our_answer(message: &Message, me: &Me) -> bool {
 /// are sent as replies), without a command or a mention of the bot.
 fn answered_question(message: &Message) -> Option<String> {
     let text = message.reply_to_message()?.text()?;
+    // A question edited past what the bot reads is not read again by "More".
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        return None;
+    }
     let text = match commands::parse(text, None) {
         Parsed::Command(Command::Ask(q)) => q,
         Parsed::Text(t) => t,
@@ -682,11 +775,7 @@ fn rendered(reply: &Reply, tag: &str, user: i64, message: MessageId) -> Outgoing
     let rendered = render::reply(reply, tag);
     let keyboard = limits::keyboard(&rendered.buttons);
     if reply.replace {
-        Outgoing::op(Op::Edit {
-            message,
-            html: rendered.html,
-            keyboard,
-        })
+        Outgoing::edit(user, message, rendered.html, keyboard)
     } else {
         Outgoing::answer(user, rendered.html, keyboard, Some(message))
     }
@@ -750,7 +839,7 @@ fn command(
     if started.is_some()
         || matches!(reply.content, Content::Scoreboard { .. }) && command == Command::Stop
     {
-        item.answers = None;
+        item.droppable = None;
     }
     out.push(item);
     let review = matches!(reply.content, Content::ReviewStarted { .. });

@@ -471,6 +471,13 @@ fn hostile_text_long_messages_and_inline_mode_stay_within_limits() {
     api.wait_for("sendMessage", 6, WAIT);
     api.push_update(fake_api::inline_query(503, "factory shop committees"));
     let inline = api.wait_for("answerInlineQuery", 1, WAIT);
+    // Results depend on the asker, so Telegram must not serve them to anyone else.
+    let personal = &inline[0].body["is_personal"];
+    assert!(
+        personal == &serde_json::json!(true) || personal == "true",
+        "{:?}",
+        inline[0].body
+    );
     let results = inline[0].body["results"].as_array().unwrap();
     assert!((1..=10).contains(&results.len()), "{results:?}");
     assert!(results[0]["input_message_content"]["message_text"]

@@ -17,6 +17,7 @@ mod messy;
 mod properties;
 mod quiz;
 mod safety;
+mod silence;
 mod study;
 mod telegram;
 mod webhook;
