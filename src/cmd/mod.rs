@@ -189,6 +189,12 @@ pub fn one_line(err: &anyhow::Error) -> String {
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<Error>() {
         Some(Error::BadQuestion(_) | Error::Config(_)) => 2,
+        _ if err
+            .downcast_ref::<studybot::telegram::TokenRefused>()
+            .is_some() =>
+        {
+            2
+        }
         _ => match err.downcast_ref::<UsageError>() {
             Some(_) => 2,
             None => 1,

@@ -94,10 +94,35 @@ pub async fn bind(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({key}): {e}"))
 }
 
+/// How long the bot may go without hearing from Telegram before `/healthz` fails: a long
+/// poll returns at least every 10 s, and the webhook's registration is checked every
+/// [`WEBHOOK_CHECK_EVERY`].
+pub const HEALTH_LIMIT: Duration = Duration::from_secs(45);
+/// How often webhook mode asks Telegram whether its webhook is still set (`getWebhookInfo`).
+const WEBHOOK_CHECK_EVERY: Duration = Duration::from_secs(20);
+
+/// `/healthz`: 200 while the bot hears from Telegram, 503 once it has not for
+/// [`HEALTH_LIMIT`] (the process may run and still be deaf).
+async fn health(metrics: Arc<Metrics>) -> (StatusCode, String) {
+    let silent = metrics.silent_for();
+    if silent > HEALTH_LIMIT {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "unhealthy: no contact with Telegram for {} s\n",
+                silent.as_secs()
+            ),
+        )
+    } else {
+        (StatusCode::OK, "ok\n".to_string())
+    }
+}
+
 /// The routes every listener has: `/healthz` and `/metrics`.
 fn operations(metrics: Arc<Metrics>) -> Router {
+    let for_health = metrics.clone();
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(move || health(for_health.clone())))
         .route(
             "/metrics",
             get(move || {
@@ -138,6 +163,7 @@ async fn deliver(State(hook): State<Arc<Hook>>, headers: HeaderMap, body: Bytes)
         tracing::warn!("a webhook request without the right secret token; refused (401)");
         return StatusCode::UNAUTHORIZED;
     }
+    hook.pipeline.app().metrics.contacted();
     let update: Update = match serde_json::from_slice(&body) {
         Ok(update) => update,
         Err(err) => {
@@ -176,6 +202,12 @@ pub async fn webhook(
         listen = %hook.listen,
         "webhook set; Telegram delivers updates to it"
     );
+    tokio::spawn(check_webhook(
+        bot.clone(),
+        hook.url.to_string(),
+        metrics.clone(),
+        stop.clone(),
+    ));
     let routes = Router::new()
         .route(hook.url.path(), post(deliver))
         .with_state(Arc::new(Hook {
@@ -185,6 +217,31 @@ pub async fn webhook(
         .merge(operations(metrics));
     serve(listener, routes, stop).await;
     Ok(())
+}
+
+/// Asks Telegram every [`WEBHOOK_CHECK_EVERY`] whether the webhook is still `url`: a quiet
+/// chat sends no requests, so this is how `/healthz` knows the bot still hears Telegram.
+async fn check_webhook(
+    bot: Bot,
+    url: String,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match bot.get_webhook_info().into_future().await {
+            Ok(info) if info.url.as_ref().map(|u| u.as_str()) == Some(url.as_str()) => {
+                metrics.contacted();
+            }
+            Ok(_) => tracing::warn!(
+                "Telegram no longer has this bot's webhook (another process set or removed it); updates do not reach it"
+            ),
+            Err(err) => tracing::warn!(error = %describe(&err), "getWebhookInfo failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(WEBHOOK_CHECK_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 /// Serves `routes` until `stop`, then lets the requests in hand finish, at most

@@ -12,6 +12,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One label, `name="value"`.
 type Label = [(&'static str, &'static str); 1];
@@ -158,6 +160,15 @@ pub struct Metrics {
     send_errors: Counter,
     updates: Counter,
     panics: Counter,
+    /// When the bot last heard from Telegram (unix seconds): a `getUpdates` answered, a
+    /// webhook request with the right secret, or the webhook found set (`/healthz`).
+    contact: AtomicU64,
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Default for Metrics {
@@ -249,7 +260,18 @@ impl Metrics {
             send_errors,
             updates,
             panics,
+            contact: AtomicU64::new(unix_secs()),
         }
+    }
+
+    /// The bot heard from Telegram just now.
+    pub fn contacted(&self) {
+        self.contact.store(unix_secs(), Ordering::Relaxed);
+    }
+
+    /// How long since the bot last heard from Telegram (from the start, before that).
+    pub fn silent_for(&self) -> Duration {
+        Duration::from_secs(unix_secs().saturating_sub(self.contact.load(Ordering::Relaxed)))
     }
 
     /// A question was answered from the text.

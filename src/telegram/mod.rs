@@ -205,6 +205,12 @@ pub async fn register_commands(bot: &Bot, metrics: &Metrics) -> Result<(), telox
     Ok(())
 }
 
+/// Telegram refused the bot token (401 Unauthorized): it was revoked in @BotFather, or is
+/// wrong. The process exits with code 2, which the systemd unit does not restart.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("Telegram refused the bot token (401 Unauthorized): it was revoked or is wrong; get the current one from @BotFather and set TELOXIDE_TOKEN")]
+pub struct TokenRefused;
+
 /// Runs the bot until SIGTERM or Ctrl-C: binds its listener (if `mode` has one), checks the
 /// connection, registers the command menu, resumes running quizzes, then long-polls or
 /// serves the webhook. At a stop it finishes the updates in hand and sends what is queued,
@@ -221,9 +227,13 @@ pub async fn run(bot: Bot, app: Arc<App>, mode: listener::Mode) -> anyhow::Resul
         listener::Mode::Polling { metrics: None } => None,
     };
     let metrics = app.metrics.clone();
-    let me = with_retry("getMe", &metrics, || bot.get_me().into_future())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the Telegram Bot API: {}", describe(&e)))?;
+    let me = match with_retry("getMe", &metrics, || bot.get_me().into_future()).await {
+        Ok(me) => me,
+        Err(teloxide::RequestError::Api(teloxide::ApiError::InvalidToken)) => {
+            return Err(TokenRefused.into())
+        }
+        Err(e) => anyhow::bail!("cannot reach the Telegram Bot API: {}", describe(&e)),
+    };
     tracing::info!(username = %me.username(), "connected");
     if let Err(err) = register_commands(&bot, &metrics).await {
         tracing::warn!(error = %describe(&err), "could not register the command menu");
@@ -247,7 +257,11 @@ pub async fn run(bot: Bot, app: Arc<App>, mode: listener::Mode) -> anyhow::Resul
                 tracing::info!("serving /metrics and /healthz (telegram.metrics_listen)");
                 tokio::spawn(listener::serve_operations(bound, metrics, stopped.clone()));
             }
-            source::long_poll(bot, pipeline.clone(), stopped).await;
+            let polled = source::long_poll(bot, pipeline.clone(), stopped).await;
+            if let Err(refused) = polled {
+                // What is queued cannot be sent with a refused token either.
+                return Err(refused.into());
+            }
         }
     }
     if !pipeline.outbox().flush(FLUSH_LIMIT).await {

@@ -45,8 +45,14 @@ pub(super) fn wanted() -> Vec<AllowedUpdate> {
 }
 
 /// Long-polls Telegram and feeds `pipeline` until `stop` turns true; then waits (at most
-/// [`BATCH_LIMIT`]) for the updates in hand, confirms them, and returns.
-pub async fn long_poll(bot: Bot, pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>) {
+/// [`BATCH_LIMIT`]) for the updates in hand, confirms them, and returns. A token Telegram
+/// refuses (401: revoked, or never valid) ends it with [`super::TokenRefused`]: retrying
+/// cannot help, and the host must know.
+pub async fn long_poll(
+    bot: Bot,
+    pipeline: Arc<Pipeline>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), super::TokenRefused> {
     // A webhook left set (by webhook mode, which keeps it at a stop) would make every
     // getUpdates fail with a 409.
     if let Err(err) = bot.delete_webhook().into_future().await {
@@ -68,8 +74,10 @@ pub async fn long_poll(bot: Bot, pipeline: Arc<Pipeline>, mut stop: watch::Recei
         let updates = match result {
             Ok(updates) => {
                 backoff = Duration::from_secs(1);
+                pipeline.app().metrics.contacted();
                 updates
             }
+            Err(RequestError::Api(ApiError::InvalidToken)) => return Err(super::TokenRefused),
             Err(err) => {
                 match &err {
                     RequestError::Api(ApiError::TerminatedByOtherGetUpdates) => tracing::warn!(
@@ -119,4 +127,5 @@ pub async fn long_poll(bot: Bot, pipeline: Arc<Pipeline>, mut stop: watch::Recei
             tracing::warn!(error = %describe(&err), "could not confirm the last updates");
         }
     }
+    Ok(())
 }

@@ -360,6 +360,11 @@ fn prepare_update(st: &mut State, mut update: Value) -> Value {
 }
 
 impl FakeApi {
+    /// Forgets every scripted failure still to come.
+    pub fn clear_failures(&self) {
+        self.shared.lock().failures.clear();
+    }
+
     /// The next `times` calls to `method` are answered with `status` and `body` (recorded, but
     /// not processed).
     pub fn fail_next(&self, method: &str, times: usize, status: u16, body: Value) {

@@ -196,3 +196,78 @@ fn bad_webhook_settings_are_a_one_line_error_naming_the_key() {
         assert!(!err.contains("SPOTME"), "{err}");
     }
 }
+
+/// Telegram starts refusing the token (revoked in @BotFather): the bot went on retrying
+/// `getUpdates` forever, deaf and looking alive. Now it exits with code 2 (which the systemd
+/// unit does not restart) and one line saying what to do.
+#[test]
+fn a_revoked_token_ends_the_bot_with_code_2_and_one_clear_line() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut bot = ready_bot(&api, data.path(), &[]);
+    api.fail_next(
+        "getUpdates",
+        1000,
+        401,
+        json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
+    );
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = bot.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the bot went on with a refused token"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(2));
+    let log = bot_log(data.path());
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("refused the bot token"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("@BotFather"), "{log}");
+}
+
+/// `getUpdates` keeps failing (Telegram unreachable): `/healthz` said ok all the same. Now it
+/// turns 503 once the bot has not heard from Telegram for 45 s, and back to 200 when it does.
+#[test]
+fn healthz_fails_while_the_bot_does_not_hear_from_telegram() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let listen_text = listen.to_string();
+    let _bot = ready_bot(
+        &api,
+        data.path(),
+        &[("STUDYBOT__TELEGRAM__METRICS_LISTEN", &listen_text)],
+    );
+    wait_until(&api, "healthz answers", WAIT, || {
+        get(listen, "/healthz").0 == 200
+    });
+    api.fail_next(
+        "getUpdates",
+        1000,
+        502,
+        json!({"ok": false, "error_code": 502, "description": "Bad Gateway"}),
+    );
+    wait_until(
+        &api,
+        "healthz turns unhealthy",
+        std::time::Duration::from_secs(90),
+        || get(listen, "/healthz").0 == 503,
+    );
+    assert!(get(listen, "/healthz")
+        .1
+        .contains("no contact with Telegram"));
+    api.clear_failures();
+    wait_until(
+        &api,
+        "healthz recovers",
+        std::time::Duration::from_secs(90),
+        || get(listen, "/healthz").0 == 200,
+    );
+}
