@@ -5,7 +5,10 @@
 //! [`Pipeline::submit`], and the HTTP answer goes back when the update's completion resolves
 //! (or after [`BATCH_LIMIT`]). Telegram takes a 200 as delivery, so an update interrupted by a
 //! crash gets no answer and Telegram delivers it again. Requests without the secret Telegram
-//! was given in `setWebhook` get 401 and are not read further.
+//! was given in `setWebhook` get 401 before their body is read; a body is read only up to
+//! [`MAX_UPDATE_BYTES`] and within [`BODY_READ_LIMIT`], and at most [`MAX_IN_FLIGHT`]
+//! requests are handled at once (the rest get 503, which Telegram retries). Refusals are
+//! logged at most once a minute, with their count.
 //!
 //! A small axum router of our own rather than teloxide's webhook listener: teloxide's answers
 //! Telegram as soon as it has queued the update, before it is handled, which is what its
@@ -19,9 +22,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use rand::Rng as _;
@@ -42,6 +46,14 @@ const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 const DRAIN_LIMIT: Duration = Duration::from_secs(12);
 /// Length of a secret chosen at start: 256 bits of `A-Z a-z 0-9`, well within Telegram's 256.
 const RANDOM_SECRET_LEN: usize = 43;
+/// The largest webhook body read: an update is a few kilobytes, the longest message with
+/// its entities and a reply well under this.
+pub const MAX_UPDATE_BYTES: usize = 256 * 1024;
+/// Longest wait for a webhook body to arrive once its headers have.
+pub const BODY_READ_LIMIT: Duration = Duration::from_secs(10);
+/// Webhook requests handled at once; Telegram itself opens at most 40 connections (its
+/// `max_connections` default), so more means someone else is calling.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// Where updates come from.
 #[derive(Debug)]
@@ -152,17 +164,76 @@ pub async fn serve_operations(
 struct Hook {
     pipeline: Arc<Pipeline>,
     secret: Secret,
+    in_flight: tokio::sync::Semaphore,
+    refusals: RefusalLog,
 }
 
-async fn deliver(State(hook): State<Arc<Hook>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let given = headers
+/// Refused webhook requests, logged at most once a minute with their count, so that someone
+/// knocking at the port cannot flood the log.
+#[derive(Default)]
+struct RefusalLog {
+    /// Refusals since the last line.
+    count: AtomicU64,
+    /// When the last line was written (unix seconds).
+    logged: AtomicU64,
+}
+
+impl RefusalLog {
+    fn refused(&self, status: StatusCode, why: &'static str) {
+        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.logged.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 60
+            && self
+                .logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.count.store(0, Ordering::Relaxed);
+            tracing::warn!(
+                refused = count,
+                status = status.as_u16(),
+                "webhook requests refused in the last minute (the latest: {why})"
+            );
+        }
+    }
+}
+
+async fn deliver(State(hook): State<Arc<Hook>>, request: Request) -> StatusCode {
+    // The secret first, from the headers alone: a request without it is never read further.
+    let given = request
+        .headers()
         .get(SECRET_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     if !secret_matches(&hook.secret, given) {
-        tracing::warn!("a webhook request without the right secret token; refused (401)");
+        hook.refusals
+            .refused(StatusCode::UNAUTHORIZED, "without the right secret token");
         return StatusCode::UNAUTHORIZED;
     }
+    let Ok(_permit) = hook.in_flight.try_acquire() else {
+        hook.refusals
+            .refused(StatusCode::SERVICE_UNAVAILABLE, "too many requests at once");
+        return StatusCode::SERVICE_UNAVAILABLE;
+    };
+    let read = axum::body::to_bytes(request.into_body(), MAX_UPDATE_BYTES);
+    let body = match tokio::time::timeout(BODY_READ_LIMIT, read).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            hook.refusals
+                .refused(StatusCode::PAYLOAD_TOO_LARGE, "a body over 256 KB");
+            return StatusCode::PAYLOAD_TOO_LARGE;
+        }
+        Err(_) => {
+            hook.refusals.refused(
+                StatusCode::REQUEST_TIMEOUT,
+                "a body that did not arrive in time",
+            );
+            return StatusCode::REQUEST_TIMEOUT;
+        }
+    };
     hook.pipeline.app().metrics.contacted();
     let update: Update = match serde_json::from_slice(&body) {
         Ok(update) => update,
@@ -213,6 +284,8 @@ pub async fn webhook(
         .with_state(Arc::new(Hook {
             pipeline,
             secret: hook.secret,
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
+            refusals: RefusalLog::default(),
         }))
         .merge(operations(metrics));
     serve(listener, routes, stop).await;

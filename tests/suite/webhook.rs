@@ -271,3 +271,73 @@ fn healthz_fails_while_the_bot_does_not_hear_from_telegram() {
         || get(listen, "/healthz").0 == 200,
     );
 }
+
+/// Sends raw request `head` (no body follows) to `addr` and returns the status line of the
+/// answer, waiting at most `limit`.
+fn raw_status(addr: SocketAddr, head: &str, limit: std::time::Duration) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(limit)).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = [0u8; 256];
+    let n = stream.read(&mut answer).unwrap_or(0);
+    String::from_utf8_lossy(&answer[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Anyone who can reach the listener: a request announcing 100 MB without the secret was
+/// read (up to 2 MB) before the secret was checked, a slow body held its connection open,
+/// and every refusal was a log line. Now the secret is checked on the headers, a body is
+/// read only up to 256 KB and for 10 s, and refusals are logged once a minute.
+#[test]
+fn the_webhook_checks_the_secret_before_the_body_and_bounds_what_it_reads() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let mode_env = ModeEnv::new(Mode::Webhook, &api);
+    let env = mode_env.with(&[("STUDYBOT__TELEGRAM__WEBHOOK_SECRET", SECRET)]);
+    let listen: SocketAddr = env
+        .iter()
+        .find(|(k, _)| *k == "STUDYBOT__TELEGRAM__LISTEN")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let _bot = ready_bot(&api, data.path(), &env);
+    let short = std::time::Duration::from_secs(5);
+    // No secret, a huge body announced and never sent: refused at once.
+    let head = "POST /telegram/hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n";
+    assert!(raw_status(listen, head, short).contains("401"));
+    // The secret, and a body over 256 KB: refused.
+    let big = format!(
+        "{{\"update_id\": 1, \"pad\": \"{}\"}}",
+        "x".repeat(300 * 1024)
+    );
+    let (status, _) = http_request(listen, "POST", "/telegram/hook", Some(SECRET), &big);
+    assert_eq!(status, 413);
+    // The secret, and a body that never comes: given up after 10 s.
+    let head = format!(
+        "POST /telegram/hook HTTP/1.1\r\nHost: x\r\nX-Telegram-Bot-Api-Secret-Token: {SECRET}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    );
+    assert!(raw_status(listen, &head, std::time::Duration::from_secs(20)).contains("408"));
+    // Thirty refusals make one log line, not thirty.
+    for _ in 0..30 {
+        let (status, _) = http_request(listen, "POST", "/telegram/hook", None, "{}");
+        assert_eq!(status, 401);
+    }
+    let log = bot_log(data.path());
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("webhook requests refused"))
+        .count();
+    assert!(lines <= 1, "{log}");
+    // And the bot still answers.
+    api.push_update(fake_api::private_text(602, "Ann", "who was john reed"));
+    wait_until(&api, "the question is answered", WAIT, || {
+        !sent_texts(&api, 602).is_empty()
+    });
+    assert!(!log.contains("SPOTME"));
+    assert_no_violations(&api);
+}
