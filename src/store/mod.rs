@@ -260,6 +260,8 @@ pub trait Store: Send + Sync {
     fn chat_moves(&self) -> Result<Vec<(i64, i64)>>;
     /// The questions (JSON) of the quiz poll `poll` belongs to and the question's index.
     fn poll_question(&self, poll: &str) -> Result<Option<(String, usize)>>;
+    /// The chat whose quiz poll `poll` is, if it is one.
+    fn poll_chat(&self, poll: &str) -> Result<Option<i64>>;
     /// Puts a question (key and JSON) in `user`'s deck, in the first box, due at `now`; a
     /// card already there goes back to the first box.
     fn add_card(&self, user: i64, key: &str, question: &str, now: i64) -> Result<()>;

@@ -588,6 +588,17 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
+    fn poll_chat(&self, poll: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT q.chat FROM polls p JOIN quizzes q ON q.id = p.quiz WHERE p.poll_id = ?1",
+                [poll],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     fn poll_question(&self, poll: &str) -> Result<Option<(String, usize)>> {
         let found: Option<(String, i64)> = self
             .conn()

@@ -82,10 +82,12 @@ pub enum Dropped {
     QueueFull,
     /// A message that could not be sent after retries.
     SendFailed,
+    /// A vote on a group's quiz poll from someone outside the group (a forwarded poll).
+    Outsider,
 }
 
 impl Dropped {
-    const ALL: [Dropped; 9] = [
+    const ALL: [Dropped; 10] = [
         Dropped::FloodMessage,
         Dropped::FloodButton,
         Dropped::FloodInline,
@@ -95,6 +97,7 @@ impl Dropped {
         Dropped::Superseded,
         Dropped::QueueFull,
         Dropped::SendFailed,
+        Dropped::Outsider,
     ];
 
     /// Where it happens.
@@ -104,7 +107,8 @@ impl Dropped {
             | Dropped::FloodButton
             | Dropped::FloodInline
             | Dropped::NotForMe
-            | Dropped::Unsupported => DropStage::Guard,
+            | Dropped::Unsupported
+            | Dropped::Outsider => DropStage::Guard,
             Dropped::Backlog | Dropped::Superseded | Dropped::QueueFull | Dropped::SendFailed => {
                 DropStage::Outbox
             }
@@ -123,6 +127,7 @@ impl Dropped {
             Dropped::Superseded => "superseded",
             Dropped::QueueFull => "queue_full",
             Dropped::SendFailed => "send_failed",
+            Dropped::Outsider => "outsider",
         }
     }
 
@@ -211,7 +216,7 @@ impl Metrics {
         let dropped = Family::<Labels, Counter>::default();
         registry.register(
             "dropped",
-            "Updates and messages that went no further, by stage (guard, outbox) and reason: flood_message, flood_button, flood_inline, not_for_me (group chatter), unsupported (update kinds not read), backlog, superseded (an edit replaced by a newer one), queue_full, send_failed",
+            "Updates and messages that went no further, by stage (guard, outbox) and reason: flood_message, flood_button, flood_inline, not_for_me (group chatter), unsupported (update kinds not read), backlog, superseded (an edit replaced by a newer one), queue_full, send_failed, outsider (a vote on a forwarded quiz poll from outside its chat)",
             dropped.clone(),
         );
         let retries = Counter::default();

@@ -629,6 +629,9 @@ impl Pipeline {
                 self.outbox.answer_inline(id, results);
             }
             Work::PollAnswer(answer) => {
+                if !self.voter_belongs(&answer).await {
+                    return;
+                }
                 let again = answer.clone();
                 let outcome = self
                     .app
@@ -667,6 +670,48 @@ impl Pipeline {
                 self.outbox.migrate(old, new, None);
             }
         }
+    }
+
+    /// Whether the voter on a quiz poll belongs to the poll's chat. A poll forwarded out of its
+    /// group can be voted on by anyone; such votes must not reach that group's leaderboard
+    /// or the voter's review deck. Votes on unknown polls (review polls, polls still being
+    /// recorded) pass: those checks are the store's. A lookup Telegram cannot answer counts
+    /// the vote, so that a member's vote is never lost to a network blip.
+    async fn voter_belongs(&self, answer: &PollAnswer) -> bool {
+        let teloxide::types::MaybeAnonymousUser::User(user) = &answer.voter else {
+            return true;
+        };
+        let voter = i64::try_from(user.id.0).unwrap_or(i64::MAX);
+        let poll = answer.poll_id.0.clone();
+        let chat = self
+            .app
+            .blocking(move |app| {
+                app.handler
+                    .quiz()
+                    .and_then(|q| q.store().poll_chat(&poll).ok().flatten())
+            })
+            .await
+            .flatten();
+        let Some(chat) = chat else {
+            return true;
+        };
+        let belongs = if chat > 0 {
+            chat == voter
+        } else {
+            self.app.roles.membership(&self.bot, chat, voter).await
+                != super::roles::Membership::Outside
+        };
+        if !belongs {
+            self.app.metrics.dropped(Dropped::Outsider);
+            tracing::info!(
+                chat,
+                member = voter,
+                stage = "guard",
+                reason = "outsider",
+                "dropped an update"
+            );
+        }
+        belongs
     }
 
     /// Starts the driver of quiz `quiz`, unless one is running.

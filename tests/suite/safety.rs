@@ -592,6 +592,47 @@ fn an_allowed_group_is_answered_in_the_same_batch_as_its_move_to_a_supergroup() 
     assert_no_violations(&api);
 }
 
+/// A quiz poll forwarded out of its group and voted on by someone outside it: the vote put
+/// the outsider on the group's leaderboard. Now only the group's members score there.
+#[test]
+fn a_vote_on_a_forwarded_quiz_poll_from_outside_the_group_does_not_score() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = ready_bot(
+        &api,
+        data.path(),
+        &[("STUDYBOT__QUIZ__OPEN_PERIOD_SECS", "5")],
+    );
+    let group = -1900;
+    let outsider = 1999;
+    api.set_member(group, outsider, "left");
+    api.push_update(fake_api::group_text(group, 11, "Ann", "/quiz 1"));
+    let poll = api.wait_for("sendPoll", 1, WAIT)[0].clone();
+    let poll_id = poll.result()["poll"]["id"].as_str().unwrap().to_string();
+    let correct = poll.body["correct_option_id"].as_u64().unwrap() as u32;
+    api.push_update(fake_api::poll_answer(&poll_id, outsider, "Eve", &[correct]));
+    api.push_update(fake_api::poll_answer(&poll_id, 11, "Ann", &[correct]));
+    let board = wait_for_text(&api, group, "Quiz over");
+    assert!(board.contains("Ann — 10 points"), "{board}");
+    assert!(!board.contains("Eve"), "{board}");
+    assert_eq!(
+        count(
+            data.path(),
+            &format!("SELECT COUNT(*) FROM players WHERE user = {outsider}")
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            data.path(),
+            &format!("SELECT COUNT(*) FROM review_cards WHERE user = {outsider}")
+        ),
+        0
+    );
+    assert!(bot_log(data.path()).contains("outsider"));
+    assert_no_violations(&api);
+}
+
 // 7. Telegram's limits by construction.
 
 /// A text with 150 sections and over ten thousand passages: `/sections` made one button per
