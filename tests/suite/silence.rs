@@ -12,6 +12,7 @@ use crate::bot::{
     assert_no_violations, bot_log, free_port, keyboard_data, ready_bot, start_bot, wait_until, WAIT,
 };
 use crate::fake_api::{self, http_request, Call, FakeApi};
+use crate::webhook::metric;
 
 /// The flood guard's notice, in a message or on a button.
 const SLOW_DOWN: &str = "faster than I can read";
@@ -137,13 +138,6 @@ fn a_backlog_after_a_restart_is_answered_in_full_and_not_taken_for_a_flood() {
     let said = everything_said(&api, reader);
     assert!(!said.iter().any(|t| t.contains(SLOW_DOWN)), "{said:#?}");
     assert_no_violations(&api);
-}
-
-/// The value of the metric line that starts with `name` (labels included).
-fn metric(metrics: &str, name: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// A flood of thirty messages in one second: six answered, one told to slow down, and every

@@ -17,7 +17,7 @@ use crate::fake_api::{self, http_request, FakeApi, TEST_TOKEN};
 const SECRET: &str = "Webhook_secret-SPOTME-42";
 
 /// The value of the metric line that starts with `name` (`name` includes any labels).
-fn metric(metrics: &str, name: &str) -> Option<f64> {
+pub fn metric(metrics: &str, name: &str) -> Option<f64> {
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
