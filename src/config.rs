@@ -25,6 +25,48 @@ pub struct Settings {
     pub quiz: QuizSettings,
     /// Telegram connection.
     pub telegram: TelegramSettings,
+    /// Texts added from the chats.
+    pub uploads: UploadSettings,
+}
+
+/// Who may add texts from a chat (`uploads.who`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Uploaders {
+    /// Only `telegram.owners`.
+    Owners,
+    /// Admins of the allowed groups (and anyone in their private chat), and the owners.
+    Admins,
+    /// Every member of an allowed chat.
+    Members,
+}
+
+/// Texts added from the chats: off unless the host opts in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadSettings {
+    /// Whether members may add texts from the chat at all.
+    pub enabled: bool,
+    /// Who may.
+    pub who: Uploaders,
+    /// Largest file, in MB (the cloud Bot API hands bots files up to 20 MB).
+    pub max_file_mb: u64,
+    /// Most texts one chat may have added at once.
+    pub max_texts_per_chat: usize,
+    /// Most MB all added texts together may take under `data_dir/texts`.
+    pub max_total_mb: u64,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        UploadSettings {
+            enabled: false,
+            who: Uploaders::Admins,
+            max_file_mb: 20,
+            max_texts_per_chat: 10,
+            max_total_mb: 1000,
+        }
+    }
 }
 
 /// Where the texts are.
@@ -96,6 +138,9 @@ pub struct TelegramSettings {
     /// Chats the bot serves (group ids, and user ids for private chats); empty means everyone.
     #[serde(deserialize_with = "one_or_many")]
     pub allowed_chats: Vec<i64>,
+    /// User ids of the host's own accounts, who may add texts in any allowed chat.
+    #[serde(deserialize_with = "one_or_many")]
+    pub owners: Vec<i64>,
 }
 
 /// A list of chat ids, or a single one: `STUDYBOT__TELEGRAM__ALLOWED_CHATS=-1001234567890`
@@ -241,6 +286,7 @@ impl Default for Settings {
             search: SearchSettings::default(),
             quiz: QuizSettings::default(),
             telegram: TelegramSettings::default(),
+            uploads: UploadSettings::default(),
         }
     }
 }
@@ -289,6 +335,7 @@ impl Default for TelegramSettings {
             flood_refill_secs: 2.0,
             max_sends_per_sec: 25,
             allowed_chats: Vec::new(),
+            owners: Vec::new(),
         }
     }
 }
@@ -385,6 +432,7 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("telegram.allowed_chats")
+                .with_list_parse_key("telegram.owners")
                 .source(Some(env)),
         );
         for (var, key) in [
@@ -433,6 +481,12 @@ impl Settings {
         }
         if !(1..=10_000).contains(&self.telegram.max_sends_per_sec) {
             return bad("telegram.max_sends_per_sec", "must be between 1 and 10000");
+        }
+        if !(1..=2000).contains(&self.uploads.max_file_mb) {
+            return bad("uploads.max_file_mb", "must be between 1 and 2000");
+        }
+        if self.uploads.max_texts_per_chat == 0 {
+            return bad("uploads.max_texts_per_chat", "must be at least 1");
         }
         if self.quiz.cooldown_secs > 86_400 {
             return bad("quiz.cooldown_secs", "must be at most 86400 (a day)");

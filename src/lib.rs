@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod formats;
+pub mod library;
 pub mod quiz;
 pub mod search;
 pub mod store;

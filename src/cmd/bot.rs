@@ -75,6 +75,7 @@ pub fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
             settings.telegram.flood_burst,
             Duration::from_secs_f32(settings.telegram.flood_refill_secs),
         )
+        .with_library_from(settings)
         .with_max_sends_per_sec(settings.telegram.max_sends_per_sec)
         .with_allowed_chats(&settings.telegram.allowed_chats),
     );

@@ -117,6 +117,7 @@ pub fn run(sources: &Sources, _args: Args) -> anyhow::Result<ExitCode> {
             check_quiz_bank(&settings, &corpus, &mut report);
         }
         check_data_dir(&settings.data_dir, &mut report);
+        check_uploads(&settings, &mut report);
         check_telegram(&settings, &mut report);
     }
     // Longest secrets first, so that the token goes before its own secret half.
@@ -126,6 +127,44 @@ pub fn run(sources: &Sources, _args: Args) -> anyhow::Result<ExitCode> {
         0 => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
     })
+}
+
+/// Whether texts may be added from the chat, and if not, how to turn it on.
+fn check_uploads(settings: &Settings, report: &mut Report) {
+    use studybot::config::Uploaders;
+    let uploads = &settings.uploads;
+    if !uploads.enabled {
+        report.add(
+            Level::Ok,
+            "uploads",
+            "adding texts from the chat is off; to turn it on, set `enabled = true` under [uploads] in config/local.toml (or STUDYBOT__UPLOADS__ENABLED=true)",
+        );
+        return;
+    }
+    let who = match uploads.who {
+        Uploaders::Owners => "the owners (telegram.owners)",
+        Uploaders::Admins => "group admins, members in their private chat, and the owners",
+        Uploaders::Members => "every member of an allowed chat",
+    };
+    let stored = settings.data_dir.join(studybot::library::TEXTS_DIR);
+    report.add(
+        Level::Ok,
+        "uploads",
+        format!(
+            "texts may be added from the chat by {who}: files up to {} MB, {} texts per chat, {} MB in all under {}",
+            uploads.max_file_mb,
+            uploads.max_texts_per_chat,
+            uploads.max_total_mb,
+            stored.display()
+        ),
+    );
+    if uploads.who == Uploaders::Owners && settings.telegram.owners.is_empty() {
+        report.add(
+            Level::Warning,
+            "uploads",
+            "uploads.who is \"owners\" but telegram.owners is empty, so nobody can add a text",
+        );
+    }
 }
 
 /// The settings, and which sources they came from.

@@ -11,6 +11,7 @@ use super::view::{
 use super::{Action, Command};
 use crate::answer::Answer;
 use crate::engine::Engine;
+use crate::quiz::pool::QuestionPool;
 use crate::quiz::review::ReviewNext;
 use crate::quiz::session::{QuizService, Started, Stop};
 use crate::search::excerpt::Marked;
@@ -67,6 +68,28 @@ impl Handler {
             top_k,
             tag,
             username: Default::default(),
+        }
+    }
+
+    /// A handler over a text added from a chat: its own engine and questions, buttons tagged
+    /// `tag`, the same store, settings and bot username as this one. Its documents are
+    /// numbered from `doc_base` in the store's records.
+    pub fn for_text(
+        &self,
+        engine: Arc<Engine>,
+        pool: QuestionPool,
+        doc_base: usize,
+        tag: String,
+    ) -> Handler {
+        Handler {
+            engine,
+            quiz: self
+                .quiz
+                .as_ref()
+                .map(|q| Arc::new(q.with_pool(pool, doc_base))),
+            top_k: self.top_k,
+            tag,
+            username: Arc::clone(&self.username),
         }
     }
 
@@ -184,19 +207,21 @@ impl Handler {
         };
         let corpus = &self.engine.corpus;
         let several = corpus.documents.len() > 1;
+        let base = quiz.doc_base();
         let scored: Vec<(usize, usize, SectionScore)> = records
             .iter()
             .filter(|r| r.answered > 0)
             .filter_map(|r| {
-                let section = corpus.section(r.doc, r.section)?;
-                let document = corpus.documents.get(r.doc)?;
+                let doc = r.doc.checked_sub(base)?;
+                let section = corpus.section(doc, r.section)?;
+                let document = corpus.documents.get(doc)?;
                 let label = if several {
                     format!("{}, §{} {}", document.title, section.number, section.title)
                 } else {
                     format!("§{} {}", section.number, section.title)
                 };
                 Some((
-                    r.doc,
+                    doc,
                     r.section,
                     SectionScore {
                         label,
@@ -306,6 +331,9 @@ impl Handler {
             | Command::Reset
             | Command::Review
             | Command::Text(_) => return None,
+            Command::Add | Command::Remove(_) => Reply::notice(
+                "Texts can be added and removed in Telegram, where the bot's host has turned it on.",
+            ),
         })
     }
 
@@ -796,6 +824,8 @@ impl Handler {
                 .toc_page_in(self.chat_doc(chat), *page)
                 .ok_or_else(|| "That page no longer exists. Try /sections.".to_string()),
             Action::Reset(confirmed) => self.reset(chat, caller, *confirmed),
+            // The library's: a text is removed from the chat, not from one text's handler.
+            Action::Remove { .. } => Err("Send /remove again.".to_string()),
             Action::Link(url) => Err(format!("Open {url} in Telegram.")),
         }
     }

@@ -47,13 +47,20 @@ pub enum Command {
     Texts,
     /// Set the chat's current text (argument: its number, or `all`).
     Text(String),
+    /// Add the file this message carries (or replies to) as a text of the chat.
+    Add,
+    /// Remove a text added from the chat (argument: its number), after a confirmation.
+    Remove(String),
 }
 
 impl Command {
     /// Whether handling the command depends on the caller being an admin of the chat, so an
     /// adapter looks the role up first.
     pub fn needs_role(&self) -> bool {
-        matches!(self, Command::Stop | Command::Reset | Command::Text(_))
+        matches!(
+            self,
+            Command::Stop | Command::Reset | Command::Text(_) | Command::Add | Command::Remove(_)
+        )
     }
 }
 
@@ -134,6 +141,18 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
     },
     CommandSpec {
+        name: "add",
+        args: "",
+        description: "add a PDF, EPUB, DOCX, HTML, TXT or MD file as a text (caption or reply)",
+        aliases: &[],
+    },
+    CommandSpec {
+        name: "remove",
+        args: "<text number>",
+        description: "remove a text added here (admins in groups)",
+        aliases: &[],
+    },
+    CommandSpec {
         name: "stop",
         args: "",
         description: "stop the running quiz (its starter or an admin)",
@@ -208,6 +227,13 @@ pub enum Action {
     },
     /// Confirm (`true`) or cancel a reset of the chat's scores.
     Reset(bool),
+    /// Confirm (`true`) or cancel removing the added text with this id.
+    Remove {
+        /// The text's id.
+        text: usize,
+        /// Whether to remove it.
+        confirmed: bool,
+    },
     /// Open a web link (the bot's private chat, for a review asked for in a group). Not a
     /// callback: Telegram opens it itself.
     Link(String),

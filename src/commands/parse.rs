@@ -58,6 +58,8 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Parsed {
         "review" => Command::Review,
         "texts" => Command::Texts,
         "text" => Command::Text(args),
+        "add" => Command::Add,
+        "remove" => Command::Remove(args),
         other => return Parsed::Unknown(other.to_string()),
     };
     Parsed::Command(command)

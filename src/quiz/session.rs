@@ -98,6 +98,9 @@ pub struct QuizService {
     store: Arc<dyn Store>,
     pool: QuestionPool,
     settings: QuizSettings,
+    /// Added to the document index of every question asked (a text added from a chat numbers
+    /// its documents apart from the host's, so that records by section never mix them).
+    doc_base: usize,
 }
 
 impl std::fmt::Debug for QuizService {
@@ -121,7 +124,24 @@ impl QuizService {
             store,
             pool,
             settings,
+            doc_base: 0,
         }
+    }
+
+    /// The same store and settings over another text's questions, whose documents are
+    /// numbered from `doc_base` in what the store records.
+    pub fn with_pool(&self, pool: QuestionPool, doc_base: usize) -> QuizService {
+        QuizService {
+            store: Arc::clone(&self.store),
+            pool,
+            settings: self.settings.clone(),
+            doc_base,
+        }
+    }
+
+    /// What the store's document numbers start from for this service's text.
+    pub fn doc_base(&self) -> usize {
+        self.doc_base
     }
 
     /// The store.
@@ -202,7 +222,10 @@ impl QuizService {
             .seen_questions(chat, now - RECENT_SECS)?
             .into_iter()
             .collect();
-        let questions = self.pool.pick_in(corpus, &request, doc, &seen, rng);
+        let mut questions = self.pool.pick_in(corpus, &request, doc, &seen, rng);
+        for q in &mut questions {
+            q.doc += self.doc_base;
+        }
         let scope = match &request.scope {
             Scope::All => "the whole text".to_string(),
             Scope::Section(d, s) => corpus

@@ -184,6 +184,69 @@ pub struct SectionRecord {
     pub correct: i64,
 }
 
+/// How a chat's current text names a text added from a chat: this prefix and the text's id
+/// (host texts are named by their file name, which never starts with it).
+pub const ADDED_TEXT_PREFIX: &str = "added:";
+
+/// Where a text added from a chat stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextStatus {
+    /// Being read: a job that a crash or restart leaves unfinished.
+    Reading,
+    /// Read, indexed and served.
+    Ready,
+    /// Removed by the chat (its row stays, so that old buttons can say so).
+    Removed,
+}
+
+/// A text added from a chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextRecord {
+    /// Its id: never given twice.
+    pub id: i64,
+    /// The chat it belongs to (a member's private chat for a text added there).
+    pub chat: i64,
+    /// SHA-256 (hex) of the file: where its files live under `data_dir/texts`.
+    pub sha: String,
+    /// The file name it was sent with.
+    pub file: String,
+    /// Its title, once read.
+    pub title: String,
+    /// Who added it.
+    pub added_by: i64,
+    /// Their name then.
+    pub added_by_name: String,
+    /// When (unix seconds).
+    pub added_at: i64,
+    /// Where it stands.
+    pub status: TextStatus,
+    /// The message telling its progress, to edit.
+    pub message: Option<i64>,
+    /// Size of the file.
+    pub bytes: u64,
+}
+
+/// A text about to be read ([`Store::begin_text`]).
+#[derive(Debug, Clone)]
+pub struct NewText<'a> {
+    /// The chat adding it.
+    pub chat: i64,
+    /// SHA-256 (hex) of the file.
+    pub sha: &'a str,
+    /// Its file name.
+    pub file: &'a str,
+    /// Who adds it.
+    pub by: i64,
+    /// Their name.
+    pub by_name: &'a str,
+    /// When (unix seconds).
+    pub now: i64,
+    /// The progress message, once sent.
+    pub message: Option<i64>,
+    /// Size of the file.
+    pub bytes: u64,
+}
+
 /// Storage of quiz state and scores. Every method is one transaction.
 pub trait Store: Send + Sync {
     /// Starts a quiz in `chat` started by `by`, with its questions as JSON; fails with
@@ -303,4 +366,17 @@ pub trait Store: Send + Sync {
     fn set_chat_text(&self, chat: i64, document: Option<&str>) -> Result<()>;
     /// The current text (document file name) of `chat`, if one is set.
     fn chat_text(&self, chat: i64) -> Result<Option<String>>;
+    /// Records that a text is being read (a job, status 'reading'); returns its id.
+    fn begin_text(&self, job: &NewText<'_>) -> Result<i64>;
+    /// Marks text `id` ready, with its title: written last, once its files are in place.
+    fn finish_text(&self, id: i64, title: &str) -> Result<()>;
+    /// Forgets a text that was being read and will not be (a refusal, or a crash before it
+    /// was ready).
+    fn discard_text(&self, id: i64) -> Result<()>;
+    /// Every added text, removed ones and unfinished jobs included, oldest first.
+    fn added_texts(&self) -> Result<Vec<TextRecord>>;
+    /// Removes text `id` (whose documents, as quiz questions number them, are `docs`): drops
+    /// the review cards of its questions and clears it as any chat's current text. Returns
+    /// how many cards were dropped, or `None` if it was not a ready text.
+    fn remove_text(&self, id: i64, docs: std::ops::Range<usize>) -> Result<Option<usize>>;
 }

@@ -15,8 +15,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 
 use super::{
-    AnswerFollowUp, AnswerOutcome, AnswerRow, Card, DeckSummary, PlayerRecord, ReviewAnswer,
-    ScheduleRule, ScoreRule, SectionRecord, Store, StoredQuiz,
+    AnswerFollowUp, AnswerOutcome, AnswerRow, Card, DeckSummary, NewText, PlayerRecord,
+    ReviewAnswer, ScheduleRule, ScoreRule, SectionRecord, Store, StoredQuiz, TextRecord,
+    TextStatus, ADDED_TEXT_PREFIX,
 };
 use crate::error::{Error, Result};
 
@@ -113,6 +114,26 @@ fn migrations() -> Migrations<'static> {
             chat INTEGER PRIMARY KEY,
             document TEXT NOT NULL
         );",
+        ),
+        // Texts added from the chats: one row per text and chat, written as a job when
+        // reading starts ('reading') and made 'ready' last, once its files are in place.
+        // Removed texts keep their row, so that a button on an old answer can say so and
+        // a text number is never given twice.
+        M::up(
+            "CREATE TABLE added_texts (
+            id INTEGER PRIMARY KEY,
+            chat INTEGER NOT NULL,
+            sha TEXT NOT NULL,
+            file TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            added_by INTEGER NOT NULL,
+            added_by_name TEXT NOT NULL,
+            added_at INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('reading', 'ready', 'removed')),
+            message INTEGER,
+            bytes INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX added_texts_by_chat ON added_texts (chat, status);",
         ),
     ])
 }
@@ -571,6 +592,10 @@ impl Store for SqliteStore {
         )?;
         tx.execute("DELETE FROM chat_texts WHERE chat = ?1", [old])?;
         tx.execute(
+            "UPDATE added_texts SET chat = ?2 WHERE chat = ?1",
+            params![old, new],
+        )?;
+        tx.execute(
             "INSERT INTO chat_moves (old, new, moved_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (old) DO UPDATE SET new = excluded.new, moved_at = excluded.moved_at",
             params![old, new, now],
@@ -778,6 +803,96 @@ impl Store for SqliteStore {
             )
             .optional()?)
     }
+
+    fn begin_text(&self, job: &NewText<'_>) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO added_texts (chat, sha, file, added_by, added_by_name, added_at, status, message, bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'reading', ?7, ?8)",
+            params![
+                job.chat,
+                job.sha,
+                job.file,
+                job.by,
+                job.by_name,
+                job.now,
+                job.message,
+                job.bytes as i64
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn finish_text(&self, id: i64, title: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE added_texts SET status = 'ready', title = ?2 WHERE id = ?1 AND status = 'reading'",
+            params![id, title],
+        )?;
+        Ok(())
+    }
+
+    fn discard_text(&self, id: i64) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM added_texts WHERE id = ?1 AND status = 'reading'",
+            [id],
+        )?;
+        Ok(())
+    }
+
+    fn added_texts(&self) -> Result<Vec<TextRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, chat, sha, file, title, added_by, added_by_name, added_at, status, message, bytes
+             FROM added_texts ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                let status: String = r.get(8)?;
+                Ok(TextRecord {
+                    id: r.get(0)?,
+                    chat: r.get(1)?,
+                    sha: r.get(2)?,
+                    file: r.get(3)?,
+                    title: r.get(4)?,
+                    added_by: r.get(5)?,
+                    added_by_name: r.get(6)?,
+                    added_at: r.get(7)?,
+                    status: match status.as_str() {
+                        "reading" => TextStatus::Reading,
+                        "ready" => TextStatus::Ready,
+                        _ => TextStatus::Removed,
+                    },
+                    message: r.get(9)?,
+                    bytes: r.get::<_, i64>(10)?.max(0) as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn remove_text(&self, id: i64, docs: std::ops::Range<usize>) -> Result<Option<usize>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
+            "UPDATE added_texts SET status = 'removed' WHERE id = ?1 AND status = 'ready'",
+            [id],
+        )?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        let (first, end) = (docs.start as i64, docs.end as i64);
+        let cards = tx.execute(
+            "DELETE FROM review_cards WHERE json_extract(question, '$.doc') >= ?1
+             AND json_extract(question, '$.doc') < ?2",
+            params![first, end],
+        )?;
+        tx.execute(
+            "DELETE FROM chat_texts WHERE document = ?1",
+            [format!("{ADDED_TEXT_PREFIX}{id}")],
+        )?;
+        tx.commit()?;
+        Ok(Some(cards))
+    }
 }
 
 /// Puts question `key` in `user`'s deck, in the first box, due at `now`.
@@ -826,6 +941,52 @@ mod tests {
     }
 
     const QUESTIONS: &str = r#"[{"key":"q1"},{"key":"q2"}]"#;
+
+    /// Removing an added text drops the review cards of its questions only, clears it as a
+    /// chat's current text, keeps its row (for old buttons) and moves with a migrated chat.
+    #[test]
+    fn removing_a_text_drops_only_its_cards_and_keeps_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let job = NewText {
+            chat: -5,
+            sha: "abc",
+            file: "book.pdf",
+            by: 7,
+            by_name: "Ann",
+            now: 10,
+            message: Some(3),
+            bytes: 100,
+        };
+        let id = store.begin_text(&job).unwrap();
+        assert_eq!(store.added_texts().unwrap()[0].status, TextStatus::Reading);
+        store.finish_text(id, "Book").unwrap();
+        store.migrate_chat(-5, -1005, 11).unwrap();
+        let record = &store.added_texts().unwrap()[0];
+        assert_eq!(
+            (record.chat, record.status, record.title.as_str()),
+            (-1005, TextStatus::Ready, "Book")
+        );
+        let base = id as usize * 1_000_000;
+        store
+            .add_card(7, "k1", &format!(r#"{{"doc":{base}}}"#), 1)
+            .unwrap();
+        store.add_card(7, "k2", r#"{"doc":0}"#, 1).unwrap();
+        store
+            .set_chat_text(-1005, Some(&format!("{ADDED_TEXT_PREFIX}{id}")))
+            .unwrap();
+        assert_eq!(
+            store.remove_text(id, base..base + 1_000_000).unwrap(),
+            Some(1)
+        );
+        assert_eq!(store.deck(7, 1).unwrap().cards, 1);
+        assert_eq!(store.chat_text(-1005).unwrap(), None);
+        assert_eq!(store.added_texts().unwrap()[0].status, TextStatus::Removed);
+        assert_eq!(store.remove_text(id, base..base + 1_000_000).unwrap(), None);
+        let other = store.begin_text(&job).unwrap();
+        store.discard_text(other).unwrap();
+        assert_eq!(store.added_texts().unwrap().len(), 1);
+    }
 
     /// A write while another connection holds the write lock waits for it and then lands:
     /// it is retried, not dropped.

@@ -50,6 +50,7 @@ fn body(action: &Action, ids: usize) -> String {
         Action::Open { doc, section } => format!("o:{doc}:{section}"),
         Action::Toc { page } => format!("t:{page}"),
         Action::Reset(confirmed) => format!("x:{}", u8::from(*confirmed)),
+        Action::Remove { text, confirmed } => format!("d:{text}:{}", u8::from(*confirmed)),
         // A link button carries no callback data.
         Action::Link(_) => String::new(),
     }
@@ -69,6 +70,7 @@ pub fn encode(action: &Action, tag: &str) -> Option<String> {
         }
         Action::Open { doc, section } => *doc <= MAX_NUMBER && *section <= MAX_NUMBER,
         Action::Reset(_) => true,
+        Action::Remove { text, .. } => *text <= MAX_NUMBER,
         Action::Link(_) => false,
     };
     if !numbers_ok {
@@ -94,8 +96,9 @@ fn number(s: &str, max: usize) -> Result<usize, DecodeError> {
         .ok_or(DecodeError::Malformed)
 }
 
-/// The action in callback data, whatever its corpus version.
-fn decode_any(data: &str) -> Result<(Action, &str), DecodeError> {
+/// The action in callback data and the tag it carries, whatever its corpus version: the
+/// library finds the text a tag names.
+pub fn decode_any(data: &str) -> Result<(Action, &str), DecodeError> {
     if data.len() > MAX_CALLBACK_BYTES {
         return Err(DecodeError::Malformed);
     }
@@ -129,6 +132,14 @@ fn decode_any(data: &str) -> Result<(Action, &str), DecodeError> {
         ("t", [page]) => Action::Toc { page: n(page)? },
         ("x", ["1"]) => Action::Reset(true),
         ("x", ["0"]) => Action::Reset(false),
+        ("d", [text, confirmed]) => Action::Remove {
+            text: n(text)?,
+            confirmed: match *confirmed {
+                "1" => true,
+                "0" => false,
+                _ => return Err(DecodeError::Malformed),
+            },
+        },
         _ => return Err(DecodeError::Malformed),
     };
     Ok((action, tag))

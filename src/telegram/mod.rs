@@ -18,6 +18,7 @@ pub mod render;
 pub mod roles;
 pub mod send;
 pub mod source;
+pub mod upload;
 
 use std::collections::HashMap;
 use std::future::IntoFuture as _;
@@ -30,6 +31,7 @@ use teloxide::prelude::*;
 use teloxide::types::{BotCommand, BotCommandScope, Me};
 
 use crate::commands::{self, Handler};
+use crate::library::Library;
 use flood::FloodGuard;
 pub use metrics::Metrics;
 use pipeline::Pipeline;
@@ -45,8 +47,10 @@ const FLUSH_LIMIT: Duration = Duration::from_secs(3);
 /// Everything the Telegram pipeline needs that outlives one update.
 #[derive(Debug)]
 pub struct App {
-    /// Shared command handling.
+    /// Shared command handling over the host's texts.
     pub handler: Handler,
+    /// The host's texts and those added from the chats; routes each chat to its text.
+    pub library: Library,
     /// Per-sender flood control of messages, button presses and inline queries.
     pub flood: FloodGuard,
     /// Cached chat roles.
@@ -72,6 +76,7 @@ impl App {
     /// [`App::with_allowed_chats`]).
     pub fn new(handler: Handler, flood_burst: u32, flood_refill: Duration) -> App {
         App {
+            library: Library::new(handler.clone(), &crate::config::Settings::default()),
             handler,
             flood: FloodGuard::new(flood::Allowance::new(flood_burst, flood_refill)),
             roles: Roles::default(),
@@ -84,6 +89,20 @@ impl App {
             max_sends_per_sec: 25,
             refusals: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Serves `library` (the host's handler and the texts added from the chats).
+    pub fn with_library(mut self, library: Library) -> App {
+        self.handler = library.host().clone();
+        self.library = library;
+        self
+    }
+
+    /// Opens the texts added from the chats (recorded in the handler's store, their files
+    /// under `settings.data_dir`) beside the host's.
+    pub fn with_library_from(self, settings: &crate::config::Settings) -> App {
+        let library = Library::open(self.handler.clone(), settings);
+        self.with_library(library)
     }
 
     /// Sets the global send pace (`telegram.max_sends_per_sec`).
@@ -240,6 +259,10 @@ pub async fn run(bot: Bot, app: Arc<App>, mode: listener::Mode) -> anyhow::Resul
     }
     let pipeline = Pipeline::new(bot.clone(), me, app);
     pipeline.resume_quizzes().await;
+    let interrupted = pipeline.app().library.take_interrupted();
+    if !interrupted.is_empty() {
+        tokio::spawn(upload::tell_interrupted(pipeline.clone(), interrupted));
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;

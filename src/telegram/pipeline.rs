@@ -101,6 +101,8 @@ enum Input {
     Command(Command),
     Unknown(String),
     NotText,
+    /// A file to add as a text (sent privately, captioned `/add`, or replied to with `/add`).
+    Add(super::upload::FileRef),
 }
 
 /// An update that passed the guard, ready for handling.
@@ -120,6 +122,7 @@ enum Work {
         message: MessageId,
         caller: Caller,
         action: Action,
+        tag: String,
         question: Option<String>,
     },
     Inline {
@@ -231,6 +234,11 @@ impl Pipeline {
     /// The services.
     pub fn app(&self) -> &Arc<App> {
         &self.app
+    }
+
+    /// The bot, for what the outbox does not send (a text's progress message).
+    pub(super) fn bot(&self) -> &Bot {
+        &self.bot
     }
 
     /// The outbox.
@@ -383,10 +391,31 @@ impl Pipeline {
         }
         let private = msg.chat.is_private();
         let not_for_me = || self.drop_update(Dropped::NotForMe, Some(chat), None);
-        let input = match msg.text() {
-            None if private && msg.from.is_some() => Input::NotText,
-            None => return Err(not_for_me()),
-            Some(text) => match commands::parse(text, Some(self.me.username())) {
+        let username = self.me.username();
+        let is_add = |text: Option<&str>| {
+            text.is_some_and(|t| {
+                matches!(
+                    commands::parse(t, Some(username)),
+                    Parsed::Command(Command::Add)
+                )
+            })
+        };
+        // A file to add: any document sent privately; in a group, one captioned /add or
+        // replied to with /add (both reach a bot in privacy mode). Other files in a group are
+        // chatter.
+        let replied_file = msg
+            .reply_to_message()
+            .and_then(super::upload::FileRef::of)
+            .filter(|_| is_add(msg.text()));
+        let own_file = super::upload::FileRef::of(&msg).filter(|_| {
+            private && msg.caption().is_none_or(|c| !c.starts_with('/')) || is_add(msg.caption())
+        });
+        let input = match (own_file.or(replied_file), msg.text()) {
+            (Some(file), _) => Input::Add(file),
+            (None, None) if msg.document().is_some() => return Err(not_for_me()),
+            (None, None) if private && msg.from.is_some() => Input::NotText,
+            (None, None) => return Err(not_for_me()),
+            (None, Some(text)) => match commands::parse(text, Some(username)) {
                 Parsed::OtherBot => return Err(not_for_me()),
                 Parsed::Command(c) => Input::Command(c),
                 Parsed::Unknown(name) if private => Input::Unknown(name),
@@ -468,8 +497,8 @@ impl Pipeline {
             }
         }
         let data = q.data.as_deref().unwrap_or_default();
-        let action = match callback::decode(data, self.app.handler.tag()) {
-            Ok(action) => action,
+        let (action, tag) = match callback::decode_any(data) {
+            Ok((action, tag)) => (action, tag.to_string()),
             Err(why) => {
                 self.outbox
                     .answer_callback(q.id, Some(why.message().to_string()));
@@ -487,6 +516,7 @@ impl Pipeline {
                 admin: private,
             },
             action,
+            tag,
             question,
         };
         Ok((Some(chat), work, Apology::Callback(q.id)))
@@ -546,6 +576,10 @@ impl Pipeline {
                 mut caller,
                 input,
             } => {
+                if let Input::Add(file) = input {
+                    super::upload::add_text(self.clone(), chat, group, message, caller, file).await;
+                    return;
+                }
                 if group && !caller.admin && matches!(&input, Input::Command(c) if c.needs_role()) {
                     caller.admin = self.app.roles.is_admin(&self.bot, chat, caller.user).await;
                 }
@@ -575,18 +609,19 @@ impl Pipeline {
                 message,
                 mut caller,
                 action,
+                tag,
                 question,
             } => {
-                if group && matches!(action, Action::Reset(_)) {
+                if group && matches!(action, Action::Reset(_) | Action::Remove { .. }) {
                     caller.admin = self.app.roles.is_admin(&self.bot, chat, caller.user).await;
                 }
                 let outcome = self
                     .app
                     .blocking(move |app| {
-                        let reply = app
-                            .handler
-                            .action(&action, chat, &caller, question.as_deref());
-                        reply.map(|reply| rendered(&reply, app.handler.tag(), caller.user, message))
+                        let reply =
+                            app.library
+                                .action(&action, &tag, chat, &caller, question.as_deref());
+                        reply.map(|(reply, tag)| rendered(&reply, &tag, caller.user, message))
                     })
                     .await;
                 match outcome {
@@ -836,8 +871,7 @@ fn command(
     message: MessageId,
     input: Input,
 ) -> (Vec<Outgoing>, Option<i64>, bool) {
-    let tag = app.handler.tag();
-    let answer = |reply: &Reply| {
+    let answer = |reply: &Reply, tag: &str| {
         let rendered = render::reply(reply, tag);
         let keyboard = limits::keyboard(&rendered.buttons);
         Outgoing::answer(caller.user, rendered.html, keyboard, Some(message))
@@ -845,26 +879,28 @@ fn command(
     let command = match input {
         Input::NotText => {
             let reply = Reply::notice("I can only read text. Send me a question about the text.");
-            return (vec![answer(&reply)], None, false);
+            return (vec![answer(&reply, app.handler.tag())], None, false);
         }
         Input::Unknown(name) => {
             let reply = Reply::notice(format!(
                 "I don't know /{name}. Send /help for the commands."
             ));
-            return (vec![answer(&reply)], None, false);
+            return (vec![answer(&reply, app.handler.tag())], None, false);
         }
         Input::Command(Command::Ask(q)) if q.chars().count() > MAX_MESSAGE_CHARS => {
             app.metrics.refused(Refusal::TooLong);
             let reply = Reply::notice(format!(
                 "That's a long message. Please ask a shorter question (under {MAX_MESSAGE_CHARS} characters)."
             ));
-            return (vec![answer(&reply)], None, false);
+            return (vec![answer(&reply, app.handler.tag())], None, false);
         }
         Input::Command(command) => command,
+        // Handled before the command stage.
+        Input::Add(_) => return (Vec::new(), None, false),
     };
     debug_panic(&command);
-    let (reply, started, open_poll) =
-        app.handler
+    let (reply, started, open_poll, tag) =
+        app.library
             .command_in_chat(chat, caller, group, &command, unix_now());
     if let Content::Answer(answer) = &reply.content {
         if answer.answered {
@@ -879,7 +915,7 @@ fn command(
             message: MessageId(poll),
         }));
     }
-    let mut item = answer(&reply);
+    let mut item = answer(&reply, &tag);
     // What the whole chat needs is never dropped under a flood: a quiz starting or stopping.
     if started.is_some()
         || matches!(reply.content, Content::Scoreboard { .. }) && command == Command::Stop

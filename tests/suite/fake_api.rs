@@ -77,6 +77,7 @@ const KNOWN_METHODS: &[&str] = &[
     "sendChatAction",
     "deleteMessage",
     "getChatMember",
+    "getFile",
 ];
 
 /// One request the server received.
@@ -168,7 +169,26 @@ struct State {
     webhook_target: Option<SocketAddr>,
     /// Webhook deliveries: (update id, HTTP status; 0 when the connection failed).
     deliveries: Vec<(i64, u16)>,
+    /// Files bots may fetch: file id → (file path, bytes).
+    files: HashMap<String, (String, Vec<u8>)>,
+    /// Largest file `getFile` hands out (0: Telegram's 20 MB).
+    get_file_limit: u64,
+    /// File paths downloaded, in order.
+    downloads: Vec<String>,
 }
+
+/// A file registered with [`FakeApi::add_file`], as a document message carries it.
+#[derive(Clone, Debug)]
+pub struct FileRef {
+    pub file_id: String,
+    pub file_unique_id: String,
+    pub file_size: u64,
+    pub file_path: String,
+    pub name: String,
+}
+
+/// What the cloud Bot API hands bots at most through `getFile`.
+const GET_FILE_LIMIT: u64 = 20 * 1024 * 1024;
 
 struct Shared {
     state: Mutex<State>,
@@ -212,6 +232,34 @@ impl FakeApi {
     /// `http://127.0.0.1:PORT`; teloxide appends `/bot<token>/<method>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Stores `bytes` as a file bots can fetch (`getFile`, then `GET /file/bot<token>/<path>`),
+    /// named `name` in the document messages that carry it.
+    pub fn add_file(&self, bytes: Vec<u8>, name: &str) -> FileRef {
+        let mut st = self.shared.lock();
+        let n = st.files.len() + 1;
+        let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("bin");
+        let file = FileRef {
+            file_id: format!("file-{n}"),
+            file_unique_id: format!("unique-{n}"),
+            file_size: bytes.len() as u64,
+            file_path: format!("documents/file_{n}.{ext}"),
+            name: name.to_string(),
+        };
+        st.files
+            .insert(file.file_id.clone(), (file.file_path.clone(), bytes));
+        file
+    }
+
+    /// The largest file `getFile` hands out (Telegram's cloud server: 20 MB).
+    pub fn set_get_file_limit(&self, bytes: u64) {
+        self.shared.lock().get_file_limit = bytes;
+    }
+
+    /// File paths bots downloaded, in order.
+    pub fn downloads(&self) -> Vec<String> {
+        self.shared.lock().downloads.clone()
     }
 
     /// Queues an update for `getUpdates`; sets and returns its `update_id`. With a webhook set
@@ -642,6 +690,56 @@ pub fn conflict_error() -> Value {
     })
 }
 
+fn mime_type(name: &str) -> &'static str {
+    match name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("pdf") => "application/pdf",
+        Some("epub") => "application/epub+zip",
+        Some("docx") => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        Some("html" | "htm") => "text/html",
+        Some("txt") => "text/plain",
+        Some("md") => "text/markdown",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A message carrying `file` as a document, in `chat_id` (a private chat when positive, a
+/// supergroup otherwise) from `user_id`, with `caption` (a leading command is marked up as
+/// Telegram does).
+pub fn document_message(
+    chat_id: i64,
+    user_id: i64,
+    first_name: &str,
+    file: &FileRef,
+    caption: Option<&str>,
+) -> Value {
+    let mut msg = json!({
+        "message_id": next_message_id(),
+        "from": user(user_id, first_name),
+        "chat": chat_object(chat_id, first_name),
+        "date": now(),
+        "document": {
+            "file_id": file.file_id,
+            "file_unique_id": file.file_unique_id,
+            "file_name": file.name,
+            "mime_type": mime_type(&file.name),
+            "file_size": file.file_size,
+        },
+    });
+    if let Some(caption) = caption {
+        msg["caption"] = json!(caption);
+        if caption.starts_with('/') {
+            let command = caption.split(char::is_whitespace).next().unwrap_or(caption);
+            msg["caption_entities"] =
+                json!([{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]);
+        }
+    }
+    json!({ "message": msg })
+}
+
 /// Sets `message.entities`.
 pub fn with_entities(mut update: Value, entities: Value) -> Value {
     update["message"]["entities"] = entities;
@@ -867,6 +965,25 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
         let close = req
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        if let Some(bytes) = file_download(&shared, &req) {
+            let (status, body) = match bytes {
+                Some(b) => (200, b),
+                None => (404, b"Not Found".to_vec()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status} {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\
+                 Connection: {}\r\n\r\n",
+                reason(status),
+                body.len(),
+                if close { "close" } else { "keep-alive" }
+            );
+            let mut out = head.into_bytes();
+            out.extend_from_slice(&body);
+            if conn.stream.write_all(&out).is_err() || conn.stream.flush().is_err() || close {
+                break;
+            }
+            continue;
+        }
         let (status, response, delivery) = handle_http(&shared, &req);
         match delivery {
             Delivery::Now => {}
@@ -887,6 +1004,51 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
             break;
         }
     }
+}
+
+/// `GET /file/bot<token>/<path>`: `None` for any other request; `Some(None)` for a path or
+/// token the server does not know.
+fn file_download(shared: &Shared, req: &Request) -> Option<Option<Vec<u8>>> {
+    let rest = req.target.strip_prefix("/file/bot")?;
+    let (token, path) = rest.split_once('/')?;
+    let token = percent_decode(token);
+    // teloxide sends the path as one segment, its slashes percent-encoded.
+    let path = percent_decode(path);
+    let path = path.as_str();
+    let mut st = shared.lock();
+    if st.token.as_deref().is_some_and(|t| t != token) {
+        return Some(None);
+    }
+    let bytes = st
+        .files
+        .values()
+        .find(|(p, _)| p == path)
+        .map(|(_, b)| b.clone());
+    if bytes.is_some() {
+        st.downloads.push(path.to_string());
+    }
+    Some(bytes)
+}
+
+fn get_file(st: &State, body: &Value) -> ApiResult {
+    let id = body["file_id"].as_str().unwrap_or_default();
+    let Some((path, bytes)) = st.files.get(id) else {
+        return Err(bad_request("invalid file_id"));
+    };
+    let limit = match st.get_file_limit {
+        0 => GET_FILE_LIMIT,
+        n => n,
+    };
+    if bytes.len() as u64 > limit {
+        return Err(bad_request("file is too big"));
+    }
+    let n = id.trim_start_matches("file-");
+    Ok(json!({
+        "file_id": id,
+        "file_unique_id": format!("unique-{n}"),
+        "file_size": bytes.len(),
+        "file_path": path,
+    }))
 }
 
 fn error_body(status: u16, description: &str) -> Value {
@@ -1264,6 +1426,7 @@ fn dispatch(st: &mut State, method: &str, body: &Value) -> ApiResult {
         "answerInlineQuery" => answer_inline_query(body),
         "sendPoll" => send_poll(st, body),
         "getChatMember" => get_chat_member(st, body),
+        "getFile" => get_file(st, body),
         "stopPoll" => stop_poll(st, body),
         "deleteMessage" => {
             let chat_id = require_chat(body)?;

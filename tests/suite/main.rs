@@ -20,4 +20,5 @@ mod safety;
 mod silence;
 mod study;
 mod telegram;
+mod uploads;
 mod webhook;

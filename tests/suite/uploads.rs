@@ -1,0 +1,390 @@
+//! Adding a text from the chat, through the real `studybot bot` process and the fake Bot API
+//! (`getFile` and the file download): a member sends a PDF and asks about it a moment later,
+//! with page citations, in that chat only. Each test is named for the failure it prevents.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::bot::{
+    assert_no_violations, bot_log, keyboard_data, ready_bot, sent_texts, wait_until, BotProcess,
+    WAIT,
+};
+use crate::common::root;
+use crate::fake_api::{self, FakeApi};
+
+/// Reading a PDF in the child process and indexing it, in a debug build on a busy machine.
+const READ_WAIT: Duration = Duration::from_secs(120);
+
+const ON: (&str, &str) = ("STUDYBOT__UPLOADS__ENABLED", "true");
+
+fn pdf() -> Vec<u8> {
+    std::fs::read(root().join("tests/fixtures/formats/latex.pdf")).unwrap()
+}
+
+/// A question the fixture PDF answers on one page, and that page (pages from pdftotext).
+fn probe() -> (String, String) {
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/formats/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let fixtures = expected
+        .as_array()
+        .or_else(|| expected["fixtures"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let latex = fixtures.iter().find(|e| e["file"] == "latex.pdf").unwrap();
+    let probe = latex["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["why"].is_null() && p["pages"].as_array().is_some_and(|p| p.len() == 1))
+        .unwrap();
+    (
+        probe["text"].as_str().unwrap().to_string(),
+        probe["pages"][0].as_str().unwrap().to_string(),
+    )
+}
+
+/// Everything the bot wrote in `chat`: messages sent and the texts of its edits.
+fn said(api: &FakeApi, chat: i64) -> Vec<String> {
+    let edits = api
+        .calls_to("editMessageText")
+        .into_iter()
+        .filter(|c| c.ok() && c.body["chat_id"].as_i64() == Some(chat))
+        .map(|c| c.text());
+    sent_texts(api, chat).into_iter().chain(edits).collect()
+}
+
+fn wait_said(api: &FakeApi, chat: i64, needle: &str, limit: Duration) -> String {
+    let mut found = String::new();
+    wait_until(
+        api,
+        &format!("{chat} is told “{needle}”"),
+        limit,
+        || match said(api, chat).into_iter().find(|t| t.contains(needle)) {
+            Some(t) => {
+                found = t;
+                true
+            }
+            None => false,
+        },
+    );
+    found
+}
+
+/// Sends `bytes` as `name` in `chat` from `user` (captioned `caption`), as Telegram delivers
+/// a document message.
+fn send_file(
+    api: &FakeApi,
+    chat: i64,
+    user: i64,
+    bytes: Vec<u8>,
+    name: &str,
+    caption: Option<&str>,
+) {
+    let file = api.add_file(bytes, name);
+    api.push_update(fake_api::document_message(
+        chat, user, "Reader", &file, caption,
+    ));
+}
+
+fn ask(api: &FakeApi, chat: i64, user: i64, text: &str) {
+    let update = if chat > 0 {
+        fake_api::private_text(chat, "Reader", text)
+    } else {
+        fake_api::group_text(chat, user, "Reader", text)
+    };
+    api.push_update(update);
+}
+
+/// The bot's answer to `question` in `chat` (the first message quoting it back, or the
+/// latest message after it was asked).
+fn answer_to(api: &FakeApi, chat: i64, before: usize) -> String {
+    wait_until(api, "an answer", WAIT, || {
+        sent_texts(api, chat).len() > before
+    });
+    sent_texts(api, chat).remove(before)
+}
+
+fn start(api: &FakeApi, data: &std::path::Path, extra: &[(&str, &str)]) -> BotProcess {
+    let mut env = vec![ON];
+    env.extend_from_slice(extra);
+    ready_bot(api, data, &env)
+}
+
+/// Before, a group's PDF had to be copied onto the server and the bot restarted; now the
+/// member sends it privately and asks a moment later, in the same process, and the answer
+/// names the page.
+#[test]
+fn a_pdf_sent_privately_is_answered_with_its_page_without_a_restart() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = start(&api, data.path(), &[]);
+    let reader = 9101;
+    send_file(&api, reader, reader, pdf(), "latex.pdf", None);
+    wait_said(&api, reader, "Reading latex.pdf", WAIT);
+    let ready = wait_said(&api, reader, "Ready:", READ_WAIT);
+    assert!(
+        ready.contains("pages") && ready.contains("passages"),
+        "{ready}"
+    );
+    let pid = _bot.child.id();
+    let (question, page) = probe();
+    let before = sent_texts(&api, reader).len();
+    ask(&api, reader, reader, &question);
+    let answer = answer_to(&api, reader, before);
+    assert!(answer.contains(&format!("p. {page}")), "{answer}");
+    assert_eq!(_bot.child.id(), pid);
+    let before = sent_texts(&api, reader).len();
+    ask(&api, reader, reader, "/texts");
+    let texts = answer_to(&api, reader, before);
+    assert!(texts.contains("added by Reader"), "{texts}");
+    assert!(api.calls_to("getFile").len() == 1);
+    assert_no_violations(&api);
+}
+
+/// A member's /add in a group is refused (adding is for admins by default), an admin's
+/// caption /add works, and another group never sees the text: not in /texts, not in answers.
+#[test]
+fn a_groups_text_is_added_by_its_admin_only_and_stays_out_of_other_groups() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = start(&api, data.path(), &[]);
+    let (group, other) = (-100_9102, -100_9103);
+    let (admin, member) = (9104, 9105);
+    api.set_member(group, admin, "administrator");
+    send_file(&api, group, member, pdf(), "latex.pdf", Some("/add"));
+    wait_said(
+        &api,
+        group,
+        "Only an admin of this chat can add texts",
+        WAIT,
+    );
+    assert!(
+        api.calls_to("getFile").is_empty(),
+        "a refused file was downloaded"
+    );
+    // A plain document in a group is chatter.
+    send_file(&api, group, admin, pdf(), "latex.pdf", None);
+    send_file(&api, group, admin, pdf(), "latex.pdf", Some("/add"));
+    wait_said(&api, group, "Ready:", READ_WAIT);
+    assert_eq!(api.calls_to("getFile").len(), 1);
+    let (question, page) = probe();
+    let before = sent_texts(&api, group).len();
+    ask(&api, group, member, &format!("/ask {question}"));
+    let answer = answer_to(&api, group, before);
+    assert!(answer.contains(&format!("p. {page}")), "{answer}");
+    let before = sent_texts(&api, other).len();
+    ask(&api, other, member, &format!("/ask {question}"));
+    let elsewhere = answer_to(&api, other, before);
+    assert!(!elsewhere.contains(&format!("p. {page}")), "{elsewhere}");
+    let before = sent_texts(&api, other).len();
+    ask(&api, other, member, "/texts");
+    let listed = answer_to(&api, other, before);
+    assert!(!listed.contains("added by"), "{listed}");
+    assert_no_violations(&api);
+}
+
+/// A restart keeps an added text (its record, parsed form and index), and the same file
+/// sent again is recognised instead of read twice.
+#[test]
+fn a_restart_keeps_an_added_text_and_the_same_file_again_is_recognised() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let reader = 9106;
+    {
+        let _bot = start(&api, data.path(), &[]);
+        send_file(&api, reader, reader, pdf(), "latex.pdf", None);
+        wait_said(&api, reader, "Ready:", READ_WAIT);
+    }
+    let _bot = start(&api, data.path(), &[]);
+    let (question, page) = probe();
+    let before = sent_texts(&api, reader).len();
+    ask(&api, reader, reader, &question);
+    let answer = answer_to(&api, reader, before);
+    assert!(answer.contains(&format!("p. {page}")), "{answer}");
+    send_file(&api, reader, reader, pdf(), "copy of latex.pdf", None);
+    wait_said(&api, reader, "already here as text 2", WAIT);
+    assert_no_violations(&api);
+}
+
+/// `/remove` asks first, then removes the text; a button on an old answer from it says the
+/// text was removed instead of showing another passage.
+#[test]
+fn a_removed_text_is_gone_and_its_old_buttons_say_so() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = start(&api, data.path(), &[]);
+    let reader = 9107;
+    send_file(&api, reader, reader, pdf(), "latex.pdf", None);
+    wait_said(&api, reader, "Ready:", READ_WAIT);
+    let (question, _) = probe();
+    let before = api.calls_to("sendMessage").len();
+    ask(&api, reader, reader, &question);
+    wait_until(&api, "the answer", WAIT, || {
+        api.calls_to("sendMessage").len() > before
+    });
+    let answer = api.calls_to("sendMessage").remove(before);
+    let full = keyboard_data(&answer)
+        .into_iter()
+        .find(|(label, _)| label == "Full passage")
+        .unwrap()
+        .1;
+    let answer_id = answer.result()["message_id"].as_i64().unwrap();
+    let before = api.calls_to("sendMessage").len();
+    ask(&api, reader, reader, "/remove 2");
+    wait_until(&api, "the confirmation", WAIT, || {
+        api.calls_to("sendMessage").len() > before
+    });
+    let prompt = api.calls_to("sendMessage").remove(before);
+    assert!(prompt.text().contains("Remove"), "{}", prompt.text());
+    let confirm = keyboard_data(&prompt)
+        .into_iter()
+        .find(|(label, _)| label == "Remove it")
+        .unwrap()
+        .1;
+    let prompt_id = prompt.result()["message_id"].as_i64().unwrap();
+    api.push_update(fake_api::callback(reader, reader, prompt_id, &confirm));
+    wait_said(&api, reader, "Removed", WAIT);
+    api.push_update(fake_api::callback(reader, reader, answer_id, &full));
+    wait_until(&api, "the old button is answered", WAIT, || {
+        api.calls_to("answerCallbackQuery").iter().any(|c| {
+            c.body["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("removed"))
+        })
+    });
+    let before = sent_texts(&api, reader).len();
+    ask(&api, reader, reader, "/texts");
+    let texts = answer_to(&api, reader, before);
+    assert!(!texts.contains("added by"), "{texts}");
+    let folders = std::fs::read_dir(data.path().join("texts"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(folders, 0, "the removed text's files are still there");
+    assert_no_violations(&api);
+}
+
+/// Adding that is off, a format that does not work, a file over the limit and a chat at its
+/// quota each get one line naming the setting and its value, and download nothing.
+#[test]
+fn every_refused_file_gets_one_line_naming_the_limit_and_changes_nothing() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    {
+        let _off = ready_bot(&api, data.path(), &[]);
+        send_file(&api, 9108, 9108, pdf(), "latex.pdf", None);
+        let line = wait_said(&api, 9108, "off on this bot", WAIT);
+        assert!(line.contains("STUDYBOT__UPLOADS__ENABLED=true"), "{line}");
+    }
+    let _bot = start(
+        &api,
+        data.path(),
+        &[
+            ("STUDYBOT__UPLOADS__MAX_FILE_MB", "1"),
+            ("STUDYBOT__UPLOADS__MAX_TEXTS_PER_CHAT", "1"),
+        ],
+    );
+    let reader = 9109;
+    send_file(
+        &api,
+        reader,
+        reader,
+        b"a,b\n1,2\n".to_vec(),
+        "sheet.xlsx",
+        None,
+    );
+    let line = wait_said(&api, reader, "files; sheet.xlsx is none of them", WAIT);
+    assert!(line.contains("PDF, EPUB, DOCX, HTML, TXT and MD"), "{line}");
+    send_file(&api, reader, reader, vec![b'a'; 2 << 20], "big.txt", None);
+    wait_said(
+        &api,
+        reader,
+        "the limit here is 1 MB (uploads.max_file_mb)",
+        WAIT,
+    );
+    assert!(
+        api.calls_to("getFile").is_empty(),
+        "a refused file was downloaded"
+    );
+    send_file(&api, reader, reader, pdf(), "latex.pdf", None);
+    wait_said(&api, reader, "Ready:", READ_WAIT);
+    send_file(
+        &api,
+        reader,
+        reader,
+        b"# Notes\n\nThe harbour lights were lit at dusk.\n".to_vec(),
+        "notes.md",
+        None,
+    );
+    wait_said(&api, reader, "uploads.max_texts_per_chat = 1", WAIT);
+    assert_eq!(api.calls_to("getFile").len(), 1);
+    assert_no_violations(&api);
+}
+
+/// A bot killed (SIGKILL) while it reads a text leaves no half text: the next start discards
+/// the job, tells the chat, and serves everything else.
+#[test]
+fn a_kill_while_reading_leaves_no_half_text_and_the_chat_is_told() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let reader = 9110;
+    let db = data.path().join("studybot.sqlite3");
+    let status = || -> Option<String> {
+        let conn = rusqlite::Connection::open(&db).ok()?;
+        conn.query_row("SELECT status FROM added_texts", [], |r| r.get(0))
+            .ok()
+    };
+    // The bigger PDF: long enough to read that the job is caught in the middle.
+    let book = std::fs::read(root().join("eval/formats/bike-coop/pdf/members-manual.pdf")).unwrap();
+    let mut caught = false;
+    for _ in 0..3 {
+        let mut bot = start(&api, data.path(), &[]);
+        send_file(
+            &api,
+            reader,
+            reader,
+            book.clone(),
+            "members-manual.pdf",
+            None,
+        );
+        let deadline = std::time::Instant::now() + READ_WAIT;
+        while std::time::Instant::now() < deadline {
+            match status().as_deref() {
+                Some("reading") => {
+                    bot.child.kill().unwrap();
+                    caught = true;
+                    break;
+                }
+                Some(_) => break,
+                None => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        let _ = bot.child.wait();
+        if caught {
+            break;
+        }
+        // Read before it could be caught: remove it and try again.
+        let _ = std::fs::remove_dir_all(data.path());
+        std::fs::create_dir_all(data.path()).unwrap();
+    }
+    assert!(caught, "the reading was never caught in the middle");
+    let _bot = start(&api, data.path(), &[]);
+    wait_said(
+        &api,
+        reader,
+        "restarted while reading members-manual.pdf",
+        WAIT,
+    );
+    assert_eq!(status(), None, "the unfinished job is still recorded");
+    let folders = std::fs::read_dir(data.path().join("texts"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(folders, 0, "the half-read text's files are still there");
+    let before = sent_texts(&api, reader).len();
+    ask(&api, reader, reader, "what were factory shop committees");
+    let answer = answer_to(&api, reader, before);
+    assert!(answer.contains('§'), "{answer}");
+    assert!(bot_log(data.path()).contains("discarded a text"));
+}
