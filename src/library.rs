@@ -70,7 +70,7 @@ impl Interrupted {
     /// What the chat is told.
     pub fn notice(&self) -> String {
         format!(
-            "I was restarted while reading {} and did not finish it, so it was not added. Please send it again.",
+            "I was restarted while reading {}, so it was not added and nothing of it was kept. If I don't start reading it again in a moment, please send it again.",
             self.file
         )
     }

@@ -121,7 +121,7 @@ fn migrations() -> Migrations<'static> {
         // a text number is never given twice.
         M::up(
             "CREATE TABLE added_texts (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             chat INTEGER NOT NULL,
             sha TEXT NOT NULL,
             file TEXT NOT NULL,

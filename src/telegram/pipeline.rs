@@ -577,7 +577,18 @@ impl Pipeline {
                 input,
             } => {
                 if let Input::Add(file) = input {
-                    super::upload::add_text(self.clone(), chat, group, message, caller, file).await;
+                    // Its own task: reading a book takes a while, and neither this chat's
+                    // next messages nor the next batch of updates wait for it. (Telegram is
+                    // told the update is done; a restart meanwhile discards the job and tells
+                    // the chat.)
+                    tokio::spawn(super::upload::add_text(
+                        self.clone(),
+                        chat,
+                        group,
+                        message,
+                        caller,
+                        file,
+                    ));
                     return;
                 }
                 if group && !caller.admin && matches!(&input, Input::Command(c) if c.needs_role()) {
