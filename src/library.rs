@@ -305,6 +305,18 @@ impl Library {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Follows a chat that moved to a new id (a group became a supergroup): its texts stay
+    /// its own. The store moves their records in the same step.
+    pub fn moved(&self, old: i64, new: i64) {
+        let mut state = self.write();
+        for r in state.records.values_mut().filter(|r| r.chat == old) {
+            r.chat = new;
+        }
+        for s in state.shelves.values_mut().filter(|s| s.record.chat == old) {
+            s.record.chat = new;
+        }
+    }
+
     /// The handler of the host's texts.
     pub fn host(&self) -> &Handler {
         &self.host

@@ -150,6 +150,7 @@ impl App {
     /// history and running quiz, and its place on the allow-list.
     pub async fn migrate_chat(self: &Arc<Self>, old: i64, new: i64) {
         self.allowed.moved(old, new);
+        self.library.moved(old, new);
         let moved = self
             .blocking(move |app| match app.handler.quiz() {
                 Some(quiz) => quiz.migrate(old, new, commands::unix_now()),

@@ -421,3 +421,28 @@ fn a_kill_while_reading_leaves_no_half_text_and_the_chat_is_told() {
     let answer = answer_to(&api, reader, before);
     assert!(answer.contains("text"), "{answer}");
 }
+
+/// A group's added text survives the group becoming a supergroup (before the fix its texts
+/// stayed with the old id until a restart), and `/quiz` there asks questions from it, their
+/// explanations citing its pages.
+#[test]
+fn a_groups_text_moves_with_it_to_a_supergroup_and_quizzes_come_from_it() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = start(&api, data.path(), &[("STUDYBOT__UPLOADS__WHO", "members")]);
+    let (old, new, member) = (-9120, -100_9120, 9121);
+    send_file(&api, old, member, pdf(), "latex.pdf", Some("/add"));
+    wait_said(&api, old, "Ready:", READ_WAIT);
+    api.push_update(fake_api::migrated(old, new, member));
+    let before = sent_texts(&api, new).len();
+    ask(&api, new, member, "/texts");
+    let listed = answer_to(&api, new, before);
+    assert!(listed.contains("added by Reader"), "{listed}");
+    ask(&api, new, member, "/quiz 1");
+    let polls = api.wait_for("sendPoll", 1, WAIT);
+    let poll = &polls[0];
+    assert_eq!(poll.body["chat_id"].as_i64(), Some(new));
+    let explanation = poll.body["explanation"].as_str().unwrap_or_default();
+    assert!(explanation.contains("p. "), "{explanation}");
+    assert_no_violations(&api);
+}
