@@ -616,24 +616,8 @@ async fn an_answer_from_a_pdf_names_its_page_in_the_message_and_in_full_passage(
         1000,
         Duration::from_millis(1),
     ));
-    let expected: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/fixtures/formats/expected.json")).unwrap(),
-    )
-    .unwrap();
-    let fixtures = expected
-        .as_array()
-        .or_else(|| expected["fixtures"].as_array())
-        .cloned()
-        .unwrap_or_default();
-    let latex = fixtures.iter().find(|e| e["file"] == "latex.pdf").unwrap();
-    let probe = latex["probes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["why"].is_null() && p["pages"].as_array().is_some_and(|p| p.len() == 1))
-        .unwrap();
-    let page = probe["pages"][0].as_str().unwrap();
-    let question = probe["text"].as_str().unwrap();
+    let (question, page) = crate::common::latex_pdf_probe();
+    let (question, page) = (question.as_str(), page.as_str());
     let mut bot = mock_bot(private(question), app);
     bot.dispatch().await;
     let answer = only_reply_to(&bot, question);

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::bot::{
     assert_no_violations, bot_log, keyboard_data, ready_bot, sent_texts, wait_until, BotProcess,
     WAIT,
@@ -22,28 +20,8 @@ fn pdf() -> Vec<u8> {
     std::fs::read(root().join("tests/fixtures/formats/latex.pdf")).unwrap()
 }
 
-/// A question the fixture PDF answers on one page, and that page (pages from pdftotext).
 fn probe() -> (String, String) {
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/fixtures/formats/expected.json")).unwrap(),
-    )
-    .unwrap();
-    let fixtures = expected
-        .as_array()
-        .or_else(|| expected["fixtures"].as_array())
-        .cloned()
-        .unwrap_or_default();
-    let latex = fixtures.iter().find(|e| e["file"] == "latex.pdf").unwrap();
-    let probe = latex["probes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["why"].is_null() && p["pages"].as_array().is_some_and(|p| p.len() == 1))
-        .unwrap();
-    (
-        probe["text"].as_str().unwrap().to_string(),
-        probe["pages"][0].as_str().unwrap().to_string(),
-    )
+    crate::common::latex_pdf_probe()
 }
 
 /// Everything the bot wrote in `chat`: messages sent and the texts of its edits.

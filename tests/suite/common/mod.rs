@@ -70,3 +70,33 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
         String::from_utf8_lossy(&stderr).into_owned(),
     )
 }
+
+/// A question the fixture `formats/latex.pdf` answers on one page, and that page's label
+/// (pages from pdftotext, in `formats/expected.json`).
+pub fn latex_pdf_probe() -> (String, String) {
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("formats/expected.json")).expect("expected.json"),
+    )
+    .expect("expected.json is JSON");
+    let fixtures = expected
+        .as_array()
+        .or_else(|| expected["fixtures"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let latex = fixtures
+        .iter()
+        .find(|e| e["file"] == "latex.pdf")
+        .expect("latex.pdf in expected.json");
+    let probe = latex["probes"]
+        .as_array()
+        .and_then(|probes| {
+            probes
+                .iter()
+                .find(|p| p["why"].is_null() && p["pages"].as_array().is_some_and(|p| p.len() == 1))
+        })
+        .expect("a one-page probe");
+    (
+        probe["text"].as_str().unwrap_or_default().to_string(),
+        probe["pages"][0].as_str().unwrap_or_default().to_string(),
+    )
+}
