@@ -202,6 +202,16 @@ fn safe_name(name: &str) -> String {
     format!("{stem}.{ext}")
 }
 
+/// Whether `dir` holds a file in a format studybot reads (an added text's original).
+fn holds_original(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.path().is_file()
+                && crate::formats::Format::from_name(&e.file_name().to_string_lossy()).is_some()
+        })
+    })
+}
+
 fn dir_size(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -809,9 +819,10 @@ impl Library {
         };
         let dir = self.texts_dir().join(&sha);
         std::fs::create_dir_all(&dir).map_err(failed)?;
-        let path = dir.join(&file);
-        if !path.exists() {
-            write_atomically(&path, &bytes).map_err(failed)?;
+        // Another chat's copy of these bytes may be stored already, under the name it was
+        // sent with: the folder keeps one original, or a restart would read the text twice.
+        if !holds_original(&dir) {
+            write_atomically(&dir.join(&file), &bytes).map_err(failed)?;
         }
         let id = store
             .begin_text(&NewText {

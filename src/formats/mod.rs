@@ -14,6 +14,7 @@ mod docx;
 mod epub;
 mod html;
 mod pdf;
+pub mod progress;
 pub mod sandbox;
 mod zipped;
 

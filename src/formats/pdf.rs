@@ -164,6 +164,7 @@ pub(crate) fn parse(bytes: &[u8], stem: &str) -> Result<ParsedDocument, FormatEr
         }
         page_lines.retain(|l| !is_contents_entry(&l.text));
         lines.extend(page_lines);
+        super::progress::report(sheet as usize + 1, pages.len());
     }
     if empty.len() == pages.len() {
         return Err(FormatError::Scanned { pages: pages.len() });

@@ -11,7 +11,7 @@
 //! panics caught. Results are cached under the data directory by SHA-256 of the bytes and
 //! [`super::EXTRACT_VERSION`], so a restart never parses a 500-page PDF again.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -151,12 +151,8 @@ fn run_child(exe: &Path, name: &str, bytes: &[u8]) -> Outcome {
         let _ = stdout.read_to_end(&mut out);
         out
     });
-    let errors = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = (&mut stderr).take(64 * 1024).read_to_end(&mut out);
-        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
-        out
-    });
+    let sink = super::progress::current();
+    let errors = std::thread::spawn(move || read_stderr(&mut stderr, sink));
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -189,6 +185,29 @@ fn run_child(exe: &Path, name: &str, bytes: &[u8]) -> Outcome {
     let stderr = String::from_utf8_lossy(&err);
     tracing::warn!(file = name, %status, stderr = %stderr.trim(), "the document reader failed");
     failed(describe_exit(status, &stderr))
+}
+
+/// Reads the child's stderr to its end: progress lines go to `sink`, the first 64 KiB of
+/// the rest is kept for the log.
+fn read_stderr(stderr: &mut impl Read, sink: Option<super::progress::Sink>) -> Vec<u8> {
+    const KEEP: usize = 64 * 1024;
+    let mut kept = Vec::new();
+    for line in BufReader::new(stderr).split(b'\n') {
+        let Ok(line) = line else { break };
+        let progress = std::str::from_utf8(&line)
+            .ok()
+            .and_then(super::progress::parse_line);
+        match (progress, &sink) {
+            (Some((done, total)), Some(sink)) => sink(done, total),
+            (Some(_), None) => {}
+            (None, _) if kept.len() < KEEP => {
+                kept.extend_from_slice(&line[..line.len().min(KEEP - kept.len())]);
+                kept.push(b'\n');
+            }
+            (None, _) => {}
+        }
+    }
+    kept
 }
 
 fn describe_exit(status: std::process::ExitStatus, stderr: &str) -> String {
@@ -230,7 +249,15 @@ pub fn child_main(name: &str) -> std::io::Result<()> {
     std::io::stdin()
         .take(super::MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)?;
-    let outcome = parse_guarded(&bytes, name);
+    // Each page read becomes one marked line on stderr, which the parent turns back into
+    // its own progress reports.
+    let outcome = super::progress::with_progress(
+        std::sync::Arc::new(|done, total| {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{}", super::progress::line(done, total));
+        }),
+        || parse_guarded(&bytes, name),
+    );
     let json = serde_json::to_vec(&outcome).map_err(std::io::Error::other)?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&json)?;
@@ -293,6 +320,24 @@ mod tests {
         }
         let fine = script(dir.path(), r#"printf '{"Err":"Locked"}'"#);
         assert_eq!(run_child(&fine, "a.pdf", b"%PDF"), Err(FormatError::Locked));
+    }
+
+    #[test]
+    fn the_childs_page_reports_reach_the_parents_progress_sink() {
+        let dir = tempfile::tempdir().unwrap();
+        let mark = super::super::progress::LINE_MARK.replace('\u{1}', "\\001");
+        let body = format!(
+            "printf '{mark}1 2\\nnot progress\\n{mark}2 2\\n' >&2\nprintf '{{\"Err\":\"Locked\"}}'"
+        );
+        let reader = script(dir.path(), &body);
+        let heard = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let h = std::sync::Arc::clone(&heard);
+        let outcome = super::super::progress::with_progress(
+            std::sync::Arc::new(move |d, t| h.lock().unwrap().push((d, t))),
+            || run_child(&reader, "a.pdf", b"%PDF"),
+        );
+        assert_eq!(outcome, Err(FormatError::Locked));
+        assert_eq!(*heard.lock().unwrap(), vec![(1, 2), (2, 2)]);
     }
 
     #[test]

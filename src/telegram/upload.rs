@@ -56,7 +56,10 @@ struct Progress {
     pipeline: Arc<Pipeline>,
     chat: i64,
     message: Option<MessageId>,
+    /// When the message was sent or last edited.
     last: Instant,
+    /// Whether it was edited yet: the first edit ("Ready", or a refusal) need not wait.
+    edited: bool,
 }
 
 impl Progress {
@@ -88,6 +91,7 @@ impl Progress {
             chat,
             message,
             last: Instant::now(),
+            edited: false,
         }
     }
 
@@ -99,8 +103,9 @@ impl Progress {
                 .push(self.chat, Outgoing::notice(html, None));
             return;
         };
-        let wait = EDIT_EVERY.saturating_sub(self.last.elapsed());
-        tokio::time::sleep(wait).await;
+        if self.edited {
+            tokio::time::sleep(EDIT_EVERY.saturating_sub(self.last.elapsed())).await;
+        }
         let metrics = self.pipeline.app().metrics.clone();
         let (bot, chat) = (self.bot.clone(), self.chat);
         let edited = with_retry("edit progress", &metrics, || {
@@ -113,6 +118,7 @@ impl Progress {
             tracing::warn!(chat, error = %describe(&err), "could not edit a progress message");
         }
         self.last = Instant::now();
+        self.edited = true;
     }
 }
 
@@ -212,9 +218,13 @@ pub async fn add_text(
     let progress_id = progress.message.map(|m| i64::from(m.0));
     let (library_app, name) = (app.clone(), file.name.clone());
     let started = Instant::now();
+    let (pages_tx, mut pages) = tokio::sync::watch::channel((0usize, 0usize));
+    let sink: crate::formats::progress::Sink = Arc::new(move |done, total| {
+        let _ = pages_tx.send((done, total));
+    });
     // Off the core's permits: reading a book takes a child process many seconds, and the
     // other chats' questions must not wait for it.
-    let outcome = tokio::task::spawn_blocking(move || {
+    let mut reading = tokio::task::spawn_blocking(move || {
         let library = &library_app.library;
         let job = library.begin(
             chat,
@@ -224,9 +234,30 @@ pub async fn add_text(
             progress_id,
             crate::commands::unix_now(),
         )?;
-        library.finish(job)
-    })
-    .await;
+        crate::formats::progress::with_progress(sink, || library.finish(job))
+    });
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut reading => break outcome,
+            changed = pages.changed() => {
+                if changed.is_err() {
+                    break (&mut reading).await;
+                }
+                // Pages are shown once the message has stood EDIT_EVERY (a short text is
+                // ready before then), then at most every EDIT_EVERY, the newest page each time.
+                tokio::select! {
+                    outcome = &mut reading => break outcome,
+                    () = tokio::time::sleep(EDIT_EVERY.saturating_sub(progress.last.elapsed())) => {}
+                }
+                let (done, total) = *pages.borrow_and_update();
+                if done < total {
+                    progress
+                        .edit(format!("Reading {}… page {done} of {total}", escape(&file.name)))
+                        .await;
+                }
+            }
+        }
+    };
     let added: Added = match outcome {
         Ok(Ok(added)) => added,
         Ok(Err(why)) => return progress.edit(escape(&why)).await,

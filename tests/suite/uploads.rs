@@ -424,3 +424,263 @@ fn a_groups_text_moves_with_it_to_a_supergroup_and_quizzes_come_from_it() {
     assert!(explanation.contains("p. "), "{explanation}");
     assert_no_violations(&api);
 }
+
+/// The figures of BENCHMARKS.md for a book added from the chat, end to end through the bot
+/// process and the fake Bot API: from the document's update to the "Ready" edit, to the first
+/// answer from the book, and to semantic ranking; the bot's peak RSS; and the answer latency
+/// of other chats asking at human pace before and while the book is read. A benchmark, not a
+/// test: it asserts nothing about speed.
+///
+/// `STUDYBOT_BENCH_BOOK=/tmp/big.pdf cargo test --release --test suite -- --ignored
+/// --nocapture figures_of_a_book_added_from_the_chat`
+#[test]
+#[ignore = "benchmark: needs STUDYBOT_BENCH_BOOK=FILE and a release build"]
+fn figures_of_a_book_added_from_the_chat() {
+    use std::time::Instant;
+    let path = std::env::var("STUDYBOT_BENCH_BOOK").expect("set STUDYBOT_BENCH_BOOK to a PDF");
+    let book = std::fs::read(&path).unwrap();
+    let name = std::path::Path::new(&path)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let bot = start(
+        &api,
+        data.path(),
+        &[
+            ("STUDYBOT__UPLOADS__MAX_FILE_MB", "50"),
+            ("RUST_LOG", "info,studybot::telegram::pipeline=debug"),
+        ],
+    );
+    let reader = 9601;
+    let others: Vec<i64> = (9611..9615).collect();
+    let questions = [
+        "what were factory shop committees",
+        "who were the bolsheviks",
+        "what did the soviets do",
+        "what happened in july",
+    ];
+    // Each other chat asks every 3 s (a reader's pace: faster, and the flood guard rightly
+    // tells them to slow down); the latency of an answer is from its update to the
+    // bot's sendMessage.
+    let ask_round = |asked: &mut Vec<(i64, usize, Instant)>, round: usize| {
+        for &chat in &others {
+            let before = sent_texts(&api, chat).len();
+            ask(&api, chat, chat, questions[round % questions.len()]);
+            asked.push((chat, before, Instant::now()));
+        }
+    };
+    let latencies = |asked: &[(i64, usize, Instant)]| -> Vec<f64> {
+        let mut ms: Vec<f64> = asked
+            .iter()
+            .filter_map(|&(chat, before, at)| {
+                let sent: Vec<_> = api
+                    .calls_to("sendMessage")
+                    .into_iter()
+                    .filter(|c| c.ok() && c.body["chat_id"].as_i64() == Some(chat))
+                    .collect();
+                sent.get(before)
+                    .map(|c| c.at.saturating_duration_since(at).as_secs_f64() * 1e3)
+            })
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        ms
+    };
+    let summary = |ms: &[f64]| {
+        if ms.is_empty() {
+            return "no answers".to_string();
+        }
+        let p = |q: f64| ms[((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
+        format!(
+            "{} answers, p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms",
+            ms.len(),
+            p(0.5),
+            p(0.9),
+            p(1.0)
+        )
+    };
+    let mut baseline = Vec::new();
+    for round in 0..8 {
+        ask_round(&mut baseline, round);
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let sent_at = Instant::now();
+    send_file(&api, reader, reader, book, &name, None);
+    let mut during = Vec::new();
+    let mut tick = 0;
+    let (mut ready, mut first, mut semantic) = (None, None, None);
+    let mut asked_book = None;
+    // The reader's chat is watched every 100 ms (the book's question goes out as soon as the
+    // "Ready" edit is seen); the other chats ask every 3 s.
+    while semantic.is_none() && sent_at.elapsed() < Duration::from_secs(600) {
+        if tick % 30 == 0 {
+            ask_round(&mut during, tick / 30);
+        }
+        tick += 1;
+        let edit_at = |needle: &str| {
+            api.calls_to("editMessageText")
+                .into_iter()
+                .find(|c| {
+                    c.ok()
+                        && c.body["chat_id"].as_i64() == Some(reader)
+                        && c.text().contains(needle)
+                })
+                .map(|c| c.at.saturating_duration_since(sent_at))
+        };
+        if ready.is_none() {
+            ready = edit_at("Ready:");
+            if ready.is_some() {
+                asked_book = Some((sent_texts(&api, reader).len(), Instant::now()));
+                ask(
+                    &api,
+                    reader,
+                    reader,
+                    "what did the harbour council vote on the wage",
+                );
+            }
+        }
+        if let (Some((before, _)), None) = (asked_book, first) {
+            let sent: Vec<_> = api
+                .calls_to("sendMessage")
+                .into_iter()
+                .filter(|c| c.ok() && c.body["chat_id"].as_i64() == Some(reader))
+                .collect();
+            if let Some(call) = sent.get(before) {
+                let answer = call.result()["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                assert!(
+                    answer.contains("p. "),
+                    "not answered from the book: {answer}"
+                );
+                first = Some(call.at.saturating_duration_since(sent_at));
+            }
+        }
+        semantic = edit_at("Semantic ranking is on");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let asked_after = asked_book.map(|(_, at)| at.saturating_duration_since(sent_at));
+    std::thread::sleep(Duration::from_secs(2));
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", bot.child.id())).unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ?");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    // utime, stime, cutime, cstime (fields 14-17, clock ticks of 10 ms): the bot's own CPU
+    // time and its document readers'.
+    let stat =
+        std::fs::read_to_string(format!("/proc/{}/stat", bot.child.id())).unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().skip(11).take(4))
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    if let [user, sys, child_user, child_sys] = ticks[..] {
+        println!(
+            "bot CPU since start: user {:.2} s, sys {:.2} s; its document readers: user {:.2} s, sys {:.2} s",
+            user / 100.0,
+            sys / 100.0,
+            child_user / 100.0,
+            child_sys / 100.0
+        );
+    }
+    let pages = said(&api, reader)
+        .into_iter()
+        .filter(|t| t.contains(" of ") && t.starts_with("Reading"))
+        .count();
+    println!("book {name}: {}", said(&api, reader).join(" | "));
+    println!("progress edits with a page: {pages}");
+    println!("ready (lexical) after {ready:?}; book question asked after {asked_after:?}, answered after {first:?}; semantic ranking after {semantic:?}");
+    println!("bot peak RSS {hwm}; load average {}", load.trim());
+    let log = bot_log(data.path());
+    for needle in [
+        "an added text answers",
+        "semantic ranking on for an added text",
+    ] {
+        let line = log.lines().find(|l| l.contains(needle)).unwrap_or("");
+        println!(
+            "bot log: {}",
+            line.split(needle).nth(1).unwrap_or("?").trim()
+        );
+    }
+    let slow: Vec<String> = during
+        .iter()
+        .filter_map(|&(chat, before, at)| {
+            let sent: Vec<_> = api
+                .calls_to("sendMessage")
+                .into_iter()
+                .filter(|c| c.ok() && c.body["chat_id"].as_i64() == Some(chat))
+                .collect();
+            let ms = sent
+                .get(before)?
+                .at
+                .saturating_duration_since(at)
+                .as_millis();
+            (ms > 500).then(|| {
+                format!(
+                    "{ms} ms at {:.1} s",
+                    at.saturating_duration_since(sent_at).as_secs_f64()
+                )
+            })
+        })
+        .collect();
+    println!("other chats' answers over 500 ms: {slow:?}");
+    let _ = std::fs::copy(data.path().join("bot.log"), "/tmp/studybot-bench-bot.log");
+    println!(
+        "other chats before the book: {}",
+        summary(&latencies(&baseline))
+    );
+    println!(
+        "other chats while it is read: {}",
+        summary(&latencies(&during))
+    );
+    assert_no_violations(&api);
+}
+
+/// The same file sent in a second chat must not be read and given vectors again: it is
+/// ready at once with semantic ranking on, and one folder holds it for both chats.
+#[test]
+fn the_same_file_in_another_chat_reuses_its_reading_and_vectors() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = start(&api, data.path(), &[]);
+    let (first, second) = (9701, 9702);
+    send_file(&api, first, first, pdf(), "latex.pdf", None);
+    wait_said(&api, first, "Semantic ranking is on", READ_WAIT);
+    send_file(&api, second, second, pdf(), "copy.pdf", None);
+    let ready = wait_said(&api, second, "Ready:", READ_WAIT);
+    assert!(
+        ready.contains("Ask away.") && !ready.contains("joins in"),
+        "the second chat waits for vectors again: {ready}"
+    );
+    let folders = std::fs::read_dir(data.path().join("texts"))
+        .unwrap()
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
+        .count();
+    assert_eq!(folders, 1, "one file, stored twice");
+    let folder = std::fs::read_dir(data.path().join("texts"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    let originals = std::fs::read_dir(&folder)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pdf"))
+        .count();
+    assert_eq!(originals, 1, "a restart would read the text twice");
+    let (question, page) = probe();
+    let before = sent_texts(&api, second).len();
+    ask(&api, second, second, &question);
+    let answer = answer_to(&api, second, before);
+    assert!(answer.contains(&format!("p. {page}")), "{answer}");
+    assert_no_violations(&api);
+}
