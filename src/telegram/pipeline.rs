@@ -663,10 +663,12 @@ impl Pipeline {
                         if query.is_empty() || query.chars().count() > MAX_MESSAGE_CHARS {
                             return Vec::new();
                         }
-                        // Inline queries carry no chat: the member's private chat's text rules.
-                        let doc = app.handler.chat_doc(user);
-                        match app.handler.engine().ask_in(query, 10, doc) {
-                            Ok(answer) => render::inline_results(&answer, app.handler.tag()),
+                        // Inline queries carry no chat: the member's private chat's text rules,
+                        // a text they added there included (a group's texts stay in the group).
+                        let handler = app.library.handler_for(user);
+                        let doc = handler.chat_doc(user);
+                        match handler.engine().ask_in(query, 10, doc) {
+                            Ok(answer) => render::inline_results(&answer, handler.tag()),
                             Err(_) => Vec::new(),
                         }
                     })

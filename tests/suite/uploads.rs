@@ -119,6 +119,18 @@ fn a_pdf_sent_privately_is_answered_with_its_page_without_a_restart() {
     let texts = answer_to(&api, reader, before);
     assert!(texts.contains("added by Reader"), "{texts}");
     assert!(api.calls_to("getFile").len() == 1);
+    // Inline mode answers from the member's own text, and nobody else's.
+    for (user, own) in [(reader, true), (reader + 1, false)] {
+        let before = api.calls_to("answerInlineQuery").len();
+        api.push_update(fake_api::inline_query(user, &question));
+        let calls = api.wait_for("answerInlineQuery", before + 1, WAIT);
+        let results = calls[before].body["results"].to_string();
+        assert_eq!(
+            results.contains(&format!("p. {page}")),
+            own,
+            "user {user}: {results}"
+        );
+    }
     assert_no_violations(&api);
 }
 
