@@ -252,6 +252,22 @@ impl FakeApi {
         file
     }
 
+    /// Registers the file at `path` (absolute) as a local Bot API server (`--local`) serves
+    /// it: `getFile` answers with that path on this machine, to be read from disk.
+    pub fn add_local_file(&self, path: &std::path::Path, name: &str) -> FileRef {
+        let bytes = std::fs::read(path).unwrap();
+        let file = self.add_file(bytes, name);
+        let mut st = self.shared.lock();
+        let local = path.to_string_lossy().into_owned();
+        if let Some(entry) = st.files.get_mut(&file.file_id) {
+            entry.0 = local.clone();
+        }
+        FileRef {
+            file_path: local,
+            ..file
+        }
+    }
+
     /// The largest file `getFile` hands out (Telegram's cloud server: 20 MB).
     pub fn set_get_file_limit(&self, bytes: u64) {
         self.shared.lock().get_file_limit = bytes;

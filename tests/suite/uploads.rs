@@ -696,3 +696,29 @@ fn the_same_file_in_another_chat_reuses_its_reading_and_vectors() {
     assert!(answer.contains(&format!("p. {page}")), "{answer}");
     assert_no_violations(&api);
 }
+
+/// With a local Bot API server (`--local`), `getFile` names the file on this machine: it must
+/// be read from there (a download of that path would fail), and files past the cloud
+/// server's 20 MB are fine when `uploads.max_file_mb` allows them.
+#[test]
+fn a_local_bot_api_servers_file_path_is_read_from_disk() {
+    let api = FakeApi::start();
+    api.set_get_file_limit(2000 << 20);
+    let data = tempfile::tempdir().unwrap();
+    let _bot = start(&api, data.path(), &[]);
+    let reader = 9801;
+    let copy = data.path().join("local-server-copy.pdf");
+    std::fs::write(&copy, pdf()).unwrap();
+    let file = api.add_local_file(&copy, "latex.pdf");
+    api.push_update(fake_api::document_message(
+        reader, reader, "Reader", &file, None,
+    ));
+    wait_said(&api, reader, "Ready:", READ_WAIT);
+    assert!(api.downloads().is_empty(), "{:?}", api.downloads());
+    let (question, page) = probe();
+    let before = sent_texts(&api, reader).len();
+    ask(&api, reader, reader, &question);
+    let answer = answer_to(&api, reader, before);
+    assert!(answer.contains(&format!("p. {page}")), "{answer}");
+    assert_no_violations(&api);
+}
