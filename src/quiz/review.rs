@@ -140,6 +140,34 @@ mod tests {
     }
 
     #[test]
+    fn a_second_review_poll_supersedes_the_first_so_a_card_never_moves_twice() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let t0 = 10_000;
+        store.add_card(7, "k1", &question("k1"), t0).unwrap();
+        // /review sent twice: two polls for the same card.
+        store.attach_review_poll("p1", 7, 7, "k1", 1).unwrap();
+        store.attach_review_poll("p2", 7, 7, "k1", 1).unwrap();
+        assert_eq!(
+            store.answer_review("p1", 7, 1, t0 + 1, &schedule).unwrap(),
+            None,
+            "the superseded poll changes nothing"
+        );
+        let answered = store
+            .answer_review("p2", 7, 1, t0 + 2, &schedule)
+            .unwrap()
+            .unwrap();
+        assert_eq!(answered.level, 2, "moved up one box, not two");
+        // Another member's poll is theirs alone.
+        store.add_card(8, "k1", &question("k1"), t0).unwrap();
+        store.attach_review_poll("p3", 8, 8, "k1", 1).unwrap();
+        store.attach_review_poll("p4", 7, 7, "k1", 1).unwrap();
+        assert!(store
+            .answer_review("p3", 8, 1, t0 + 3, &schedule)
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
     fn a_wrong_card_is_due_at_once_and_comes_back_on_the_fake_clock() {
         let store = SqliteStore::open_in_memory().unwrap();
         let t0 = 10_000;

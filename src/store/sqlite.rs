@@ -684,11 +684,20 @@ impl Store for SqliteStore {
         key: &str,
         correct_option: usize,
     ) -> Result<()> {
-        self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // One review poll per member is open: an older one (a second /review, a poll left
+        // unanswered last week) is superseded, and an answer to it changes nothing.
+        tx.execute(
+            "UPDATE review_polls SET answered = 2 WHERE user = ?1 AND answered = 0",
+            [user],
+        )?;
+        tx.execute(
             "INSERT OR IGNORE INTO review_polls (poll_id, user, chat, key, correct_option)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![poll, user, chat, key, correct_option as i64],
         )?;
+        tx.commit()?;
         Ok(())
     }
 

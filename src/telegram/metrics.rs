@@ -49,6 +49,8 @@ pub enum DropStage {
     Guard,
     /// The outbox: a queued message that is never sent.
     Outbox,
+    /// Handling: an update read in full that turns out to count for nothing.
+    Handle,
 }
 
 impl DropStage {
@@ -56,6 +58,7 @@ impl DropStage {
         match self {
             DropStage::Guard => "guard",
             DropStage::Outbox => "outbox",
+            DropStage::Handle => "handle",
         }
     }
 }
@@ -84,10 +87,13 @@ pub enum Dropped {
     SendFailed,
     /// A vote on a group's quiz poll from someone outside the group (a forwarded poll).
     Outsider,
+    /// A vote on a poll that counts for nothing: a review poll superseded by a newer one, a
+    /// poll of a deleted quiz, or one that is not the bot's.
+    StalePoll,
 }
 
 impl Dropped {
-    const ALL: [Dropped; 10] = [
+    const ALL: [Dropped; 11] = [
         Dropped::FloodMessage,
         Dropped::FloodButton,
         Dropped::FloodInline,
@@ -98,6 +104,7 @@ impl Dropped {
         Dropped::QueueFull,
         Dropped::SendFailed,
         Dropped::Outsider,
+        Dropped::StalePoll,
     ];
 
     /// Where it happens.
@@ -112,6 +119,7 @@ impl Dropped {
             Dropped::Backlog | Dropped::Superseded | Dropped::QueueFull | Dropped::SendFailed => {
                 DropStage::Outbox
             }
+            Dropped::StalePoll => DropStage::Handle,
         }
     }
 
@@ -128,6 +136,7 @@ impl Dropped {
             Dropped::QueueFull => "queue_full",
             Dropped::SendFailed => "send_failed",
             Dropped::Outsider => "outsider",
+            Dropped::StalePoll => "stale_poll",
         }
     }
 

@@ -681,6 +681,10 @@ impl Pipeline {
                     return;
                 }
                 let again = answer.clone();
+                let voter = match &answer.voter {
+                    teloxide::types::MaybeAnonymousUser::User(u) => u.id.0,
+                    _ => 0,
+                };
                 let outcome = self
                     .app
                     .blocking(move |app| poll_answer(app, &answer))
@@ -699,6 +703,15 @@ impl Pipeline {
                 } else {
                     outcome
                 };
+                if outcome == Some(Some(AnswerOutcome::UnknownPoll)) {
+                    self.app.metrics.dropped(Dropped::StalePoll);
+                    tracing::info!(
+                        member = voter,
+                        stage = "handle",
+                        reason = "stale_poll",
+                        "dropped an update"
+                    );
+                }
                 // A review goes on when its poll is answered.
                 if let Some(Some(AnswerOutcome::Reviewed {
                     chat, user, key, ..

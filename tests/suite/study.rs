@@ -146,6 +146,55 @@ fn a_wrong_quiz_answer_comes_back_in_review_and_moves_up_a_box_when_answered_rig
     assert_no_violations(&api);
 }
 
+/// `/review` sent twice posts two polls for the same card; before, answering both moved it up
+/// two boxes and started two review chains. Now the newer poll supersedes the older, whose
+/// vote is dropped and counted.
+#[test]
+fn a_second_review_poll_supersedes_the_first_so_a_card_moves_once() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let env = [("STUDYBOT__QUIZ__OPEN_PERIOD_SECS", "5")];
+    let _bot = ready_bot(&api, data.path(), &env);
+    let chat = 905;
+    answer_a_quiz_question_wrongly(&api, chat);
+    for n in [2, 3] {
+        api.push_update(fake_api::private_text(chat, "Vera", "/review"));
+        wait_until(&api, "a review poll", WAIT, || {
+            polls_to(&api, chat).len() == n
+        });
+    }
+    let polls = polls_to(&api, chat);
+    let (first, second) = (&polls[1], &polls[2]);
+    api.push_update(fake_api::poll_answer(
+        &poll_id(first),
+        chat,
+        "Vera",
+        &[correct(first)],
+    ));
+    wait_until(&api, "the stale vote is counted as dropped", WAIT, || {
+        crate::bot::bot_log(data.path()).contains("reason=\"stale_poll\"")
+    });
+    assert!(
+        !sent_texts(&api, chat)
+            .iter()
+            .any(|t| t.contains("Review done")),
+        "the superseded poll moved the card"
+    );
+    api.push_update(fake_api::poll_answer(
+        &poll_id(second),
+        chat,
+        "Vera",
+        &[correct(second)],
+    ));
+    let done = wait_for_text(&api, chat, "Review done for now");
+    assert!(
+        done.contains("The next is due in 24 hours."),
+        "moved up one box, not two: {done}"
+    );
+    assert_eq!(polls_to(&api, chat).len(), 3, "one review chain, not two");
+    assert_no_violations(&api);
+}
+
 #[test]
 fn the_deep_link_from_a_group_opens_the_review_in_the_private_chat() {
     let api = FakeApi::start();
