@@ -90,10 +90,15 @@ pub enum Dropped {
     /// A vote on a poll that counts for nothing: a review poll superseded by a newer one, a
     /// poll of a deleted quiz, or one that is not the bot's.
     StalePoll,
+    /// An inline query that waited past the time Telegram waits for its answer.
+    StaleInline,
+    /// An inline query that found the inline permit busy past its wait (answered with
+    /// nothing).
+    InlineBusy,
 }
 
 impl Dropped {
-    const ALL: [Dropped; 11] = [
+    const ALL: [Dropped; 13] = [
         Dropped::FloodMessage,
         Dropped::FloodButton,
         Dropped::FloodInline,
@@ -105,6 +110,8 @@ impl Dropped {
         Dropped::SendFailed,
         Dropped::Outsider,
         Dropped::StalePoll,
+        Dropped::StaleInline,
+        Dropped::InlineBusy,
     ];
 
     /// Where it happens.
@@ -119,7 +126,7 @@ impl Dropped {
             Dropped::Backlog | Dropped::Superseded | Dropped::QueueFull | Dropped::SendFailed => {
                 DropStage::Outbox
             }
-            Dropped::StalePoll => DropStage::Handle,
+            Dropped::StalePoll | Dropped::StaleInline | Dropped::InlineBusy => DropStage::Handle,
         }
     }
 
@@ -137,6 +144,8 @@ impl Dropped {
             Dropped::SendFailed => "send_failed",
             Dropped::Outsider => "outsider",
             Dropped::StalePoll => "stale_poll",
+            Dropped::StaleInline => "stale_inline",
+            Dropped::InlineBusy => "inline_busy",
         }
     }
 

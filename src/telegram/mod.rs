@@ -65,10 +65,28 @@ pub struct App {
     /// One permit per core for core work: jobs beyond that wait their turn instead of each
     /// taking a thread (and its buffers) of the blocking pool at once.
     working: tokio::sync::Semaphore,
+    /// Permits for work that is mostly the state database (poll answers, quiz steps, review
+    /// polls): an outside lock on the database then stalls those, never a search.
+    storing: tokio::sync::Semaphore,
+    /// The one permit of inline queries: anyone may type one, so they get a budget of their
+    /// own and never take the chats' permits.
+    inline: tokio::sync::Semaphore,
     max_sends_per_sec: u32,
     /// When each chat outside the allow-list was last told so.
     refusals: Mutex<HashMap<i64, Instant>>,
 }
+
+/// Another job holds the permit asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+/// How long an inline query waits for the inline permit: a member typing sends a query per
+/// pause, and one search takes milliseconds, so a longer wait means many people at once.
+pub const INLINE_WAIT: Duration = Duration::from_secs(2);
+
+/// Jobs on the state database at once (SQLite serialises writers; two let a read go beside a
+/// write).
+const STORE_PERMITS: usize = 2;
 
 impl App {
     /// An app over a handler with the given flood settings, serving every chat and sending at
@@ -86,6 +104,8 @@ impl App {
             working: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             ),
+            storing: tokio::sync::Semaphore::new(STORE_PERMITS),
+            inline: tokio::sync::Semaphore::new(1),
             max_sends_per_sec: 25,
             refusals: Mutex::new(HashMap::new()),
         }
@@ -137,7 +157,39 @@ impl App {
         self: &Arc<Self>,
         job: impl FnOnce(&App) -> T + Send + 'static,
     ) -> Option<T> {
-        let _permit = self.working.acquire().await.ok()?;
+        let permit = self.working.acquire().await.ok()?;
+        self.run_blocking(permit, job).await
+    }
+
+    /// Runs work that is mostly the state database (see [`App::blocking`]) on its own
+    /// permits.
+    pub async fn store_blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        job: impl FnOnce(&App) -> T + Send + 'static,
+    ) -> Option<T> {
+        let permit = self.storing.acquire().await.ok()?;
+        self.run_blocking(permit, job).await
+    }
+
+    /// Runs an inline query's search on the inline permit, or `Err(Busy)` when other inline
+    /// queries hold it for longer than [`INLINE_WAIT`].
+    pub async fn inline_blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        job: impl FnOnce(&App) -> T + Send + 'static,
+    ) -> Result<Option<T>, Busy> {
+        let permit = match tokio::time::timeout(INLINE_WAIT, self.inline.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Ok(None),
+            Err(_) => return Err(Busy),
+        };
+        Ok(self.run_blocking(permit, job).await)
+    }
+
+    async fn run_blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        _permit: tokio::sync::SemaphorePermit<'_>,
+        job: impl FnOnce(&App) -> T + Send + 'static,
+    ) -> Option<T> {
         let app = self.clone();
         match tokio::task::spawn_blocking(move || job(&app)).await {
             Ok(out) => Some(out),
@@ -152,7 +204,7 @@ impl App {
         self.allowed.moved(old, new);
         self.library.moved(old, new);
         let moved = self
-            .blocking(move |app| match app.handler.quiz() {
+            .store_blocking(move |app| match app.handler.quiz() {
                 Some(quiz) => quiz.migrate(old, new, commands::unix_now()),
                 None => Ok(()),
             })
@@ -332,5 +384,49 @@ pub(crate) fn proptest_config() -> proptest::test_runner::Config {
         rng_seed: RngSeed::Fixed(seed),
         failure_persistence: None,
         ..Config::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> Arc<App> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/handbook");
+        let engine = crate::Engine::in_memory(&dir).expect("the handbook fixture indexes");
+        Arc::new(App::new(
+            Handler::new(Arc::new(engine)),
+            10,
+            Duration::from_secs(1),
+        ))
+    }
+
+    /// Anyone may send inline queries: a crowd of them must neither take the chats' permits
+    /// nor queue without end.
+    /// (Real time: tokio's paused clock does not advance while a blocking job runs; the busy
+    /// query waits INLINE_WAIT, 2 s.)
+    #[tokio::test]
+    async fn inline_queries_have_a_budget_of_their_own() {
+        let app = app();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, has_started) = tokio::sync::oneshot::channel::<()>();
+        let holder = {
+            let app = app.clone();
+            tokio::spawn(async move {
+                app.inline_blocking(move |_| {
+                    let _ = started.send(());
+                    let _ = released.recv();
+                    1
+                })
+                .await
+            })
+        };
+        has_started.await.unwrap();
+        assert_eq!(app.inline_blocking(|_| 2).await, Err(Busy));
+        assert_eq!(app.blocking(|_| 3).await, Some(3), "chats do not wait");
+        assert_eq!(app.store_blocking(|_| 4).await, Some(4));
+        release.send(()).unwrap();
+        assert_eq!(holder.await.unwrap(), Ok(Some(1)));
+        assert_eq!(app.inline_blocking(|_| 5).await, Ok(Some(5)));
     }
 }

@@ -129,6 +129,8 @@ enum Work {
         id: InlineQueryId,
         user: i64,
         query: String,
+        /// When it reached the bot: Telegram gives up on a query after about 10 s.
+        arrived: Instant,
     },
     PollAnswer(PollAnswer),
     Migrate {
@@ -136,6 +138,10 @@ enum Work {
         new: i64,
     },
 }
+
+/// An inline query older than this is not searched: Telegram stops waiting for its answer
+/// after about 10 s, and a backlog of them would only keep the inline permit busy.
+const INLINE_STALE: Duration = Duration::from_secs(8);
 
 /// Why an update went no further than the guard: its verdict, for the update's log line.
 #[derive(Debug, Clone, Copy)]
@@ -350,6 +356,7 @@ impl Pipeline {
                     id: q.id,
                     user,
                     query: q.query,
+                    arrived: now,
                 };
                 Ok((None, work, Apology::Nobody))
             }
@@ -644,7 +651,12 @@ impl Pipeline {
                     }
                 }
             }
-            Work::Inline { id, user, query } => {
+            Work::Inline {
+                id,
+                user,
+                query,
+                arrived,
+            } => {
                 if !self.app.allowed.everyone()
                     && !self
                         .app
@@ -656,9 +668,13 @@ impl Pipeline {
                     self.app.metrics.refused(Refusal::NotAllowed);
                     return;
                 }
+                // A query Telegram has given up on is not worth a search.
+                if arrived.elapsed() > INLINE_STALE {
+                    return self.drop_inline(Dropped::StaleInline, user);
+                }
                 let results = self
                     .app
-                    .blocking(move |app| {
+                    .inline_blocking(move |app| {
                         let query = query.trim();
                         if query.is_empty() || query.chars().count() > MAX_MESSAGE_CHARS {
                             return Vec::new();
@@ -672,8 +688,16 @@ impl Pipeline {
                             Err(_) => Vec::new(),
                         }
                     })
-                    .await
-                    .unwrap_or_default();
+                    .await;
+                let results = match results {
+                    Ok(results) => results.unwrap_or_default(),
+                    // Another inline query is being searched: the client asks again as the
+                    // member types on, so this one is answered with nothing at once.
+                    Err(super::Busy) => {
+                        self.drop_inline(Dropped::InlineBusy, user);
+                        Vec::new()
+                    }
+                };
                 self.outbox.answer_inline(id, results);
             }
             Work::PollAnswer(answer) => {
@@ -687,7 +711,7 @@ impl Pipeline {
                 };
                 let outcome = self
                     .app
-                    .blocking(move |app| poll_answer(app, &answer))
+                    .store_blocking(move |app| poll_answer(app, &answer))
                     .await;
                 // Telegram can deliver an answer before the bot has recorded the poll it
                 // answers (its send is still on its way back): wait for the polls in flight,
@@ -699,7 +723,9 @@ impl Pipeline {
                     {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
-                    self.app.blocking(move |app| poll_answer(app, &again)).await
+                    self.app
+                        .store_blocking(move |app| poll_answer(app, &again))
+                        .await
                 } else {
                     outcome
                 };
@@ -733,6 +759,17 @@ impl Pipeline {
         }
     }
 
+    /// Counts and logs an inline query given up (`why`).
+    fn drop_inline(&self, why: Dropped, user: i64) {
+        self.app.metrics.dropped(why);
+        tracing::info!(
+            member = user,
+            stage = "handle",
+            reason = why.reason(),
+            "dropped an update"
+        );
+    }
+
     /// Whether the voter on a quiz poll belongs to the poll's chat. A poll forwarded out of its
     /// group can be voted on by anyone; such votes must not reach that group's leaderboard
     /// or the voter's review deck. Votes on unknown polls (review polls, polls still being
@@ -746,7 +783,7 @@ impl Pipeline {
         let poll = answer.poll_id.0.clone();
         let chat = self
             .app
-            .blocking(move |app| {
+            .store_blocking(move |app| {
                 app.handler
                     .quiz()
                     .and_then(|q| q.store().poll_chat(&poll).ok().flatten())
@@ -802,7 +839,7 @@ impl Pipeline {
     pub async fn resume_quizzes(self: &Arc<Self>) {
         let running = self
             .app
-            .blocking(|app| app.handler.quiz().map(|q| q.running()))
+            .store_blocking(|app| app.handler.quiz().map(|q| q.running()))
             .await
             .flatten();
         match running {

@@ -36,7 +36,10 @@ pub async fn drive(pipeline: Arc<Pipeline>, quiz: i64) {
     };
     loop {
         let step = driver.clone();
-        let next = match app.blocking(move |_| step.next(unix_now(), false)).await {
+        let next = match app
+            .store_blocking(move |_| step.next(unix_now(), false))
+            .await
+        {
             None => return,
             Some(Ok(next)) => next,
             Some(Err(err)) => {
@@ -76,7 +79,7 @@ pub async fn drive(pipeline: Arc<Pipeline>, quiz: i64) {
                     .and_then(|m| Some((m.poll()?.id.0.clone(), m.id)));
                 let step = driver.clone();
                 let recorded = app
-                    .blocking(move |_| match delivered {
+                    .store_blocking(move |_| match delivered {
                         Some((poll, MessageId(message))) => step
                             .delivered(&question, &poll, Some(i64::from(message)))
                             .map(|()| true),
@@ -109,7 +112,7 @@ pub async fn review_next(pipeline: Arc<Pipeline>, chat: i64, user: i64, skip: Op
     let outbox = pipeline.outbox().clone();
     let tag = app.handler.tag().to_string();
     let next = app
-        .blocking(move |app| app.handler.review_next(user, unix_now(), skip.as_deref()))
+        .store_blocking(move |app| app.handler.review_next(user, unix_now(), skip.as_deref()))
         .await;
     let due = match next {
         None => return,
@@ -139,7 +142,7 @@ pub async fn review_next(pipeline: Arc<Pipeline>, chat: i64, user: i64, skip: Op
     };
     let (key, correct) = (due.key.clone(), question.correct);
     let recorded = app
-        .blocking(move |app| match app.handler.quiz() {
+        .store_blocking(move |app| match app.handler.quiz() {
             Some(service) => service.attach_review_poll(&poll, user, chat, &key, correct),
             None => Ok(()),
         })
