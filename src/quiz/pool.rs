@@ -2,7 +2,7 @@
 //! and the generated questions by topic or section, preferring questions the chat has not seen
 //! recently, and shuffling questions and options.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use rand::seq::SliceRandom;
@@ -96,6 +96,10 @@ pub fn parse_request(
 pub struct QuestionPool {
     bank: Vec<QuizQuestion>,
     pools: OnceLock<Pools>,
+    /// For each stem, the passages (indices into the corpus's passages, ascending) whose
+    /// section title or text has it: a topic quiz looks its words up here instead of
+    /// re-reading the whole corpus on every `/quiz topic`, refused ones included.
+    postings: OnceLock<HashMap<String, Vec<u32>>>,
     analyzer: Analyzer,
 }
 
@@ -105,6 +109,7 @@ impl QuestionPool {
         QuestionPool {
             bank,
             pools: OnceLock::new(),
+            postings: OnceLock::new(),
             analyzer: Analyzer::default(),
         }
     }
@@ -122,21 +127,38 @@ impl QuestionPool {
             .collect()
     }
 
-    fn passage_matches(
-        &self,
-        corpus: &Corpus,
-        p: &Passage,
-        scope: &Scope,
-        topic: &HashSet<String>,
-    ) -> bool {
-        match scope {
-            Scope::All => true,
-            Scope::Section(d, s) => p.doc == *d && p.section == *s,
-            Scope::Topic(_) => {
-                let have = self.stems(&format!("{} {}", corpus.section_of(p).title, p.text));
-                topic.iter().all(|t| have.contains(t))
+    fn postings(&self, corpus: &Corpus) -> &HashMap<String, Vec<u32>> {
+        self.postings.get_or_init(|| {
+            let mut postings: HashMap<String, Vec<u32>> = HashMap::new();
+            for (i, p) in corpus.passages.iter().enumerate() {
+                let text = format!("{} {}", corpus.section_of(p).title, p.text);
+                for stem in self.stems(&text) {
+                    postings.entry(stem).or_default().push(i as u32);
+                }
+            }
+            postings
+        })
+    }
+
+    /// The passages (indices) that hold every stem of `topic`.
+    fn topic_passages(&self, corpus: &Corpus, topic: &HashSet<String>) -> HashSet<u32> {
+        let postings = self.postings(corpus);
+        let mut lists: Vec<&[u32]> = Vec::with_capacity(topic.len());
+        for stem in topic {
+            match postings.get(stem) {
+                Some(list) => lists.push(list),
+                None => return HashSet::new(),
             }
         }
+        lists.sort_by_key(|l| l.len());
+        let Some((shortest, rest)) = lists.split_first() else {
+            return HashSet::new();
+        };
+        shortest
+            .iter()
+            .copied()
+            .filter(|i| rest.iter().all(|l| l.binary_search(i).is_ok()))
+            .collect()
     }
 
     /// Picks `request.count` questions, unseen ones first, options shuffled. Returns fewer when
@@ -189,10 +211,23 @@ impl QuestionPool {
             })
             .cloned()
             .collect();
+        let on_topic = match &request.scope {
+            Scope::Topic(_) => self.topic_passages(corpus, &topic),
+            _ => HashSet::new(),
+        };
         let passages: Vec<&Passage> = corpus
             .passages
             .iter()
-            .filter(|p| in_doc(p.doc) && self.passage_matches(corpus, p, &request.scope, &topic))
+            .enumerate()
+            .filter(|(i, p)| {
+                in_doc(p.doc)
+                    && match &request.scope {
+                        Scope::All => true,
+                        Scope::Section(d, s) => p.doc == *d && p.section == *s,
+                        Scope::Topic(_) => on_topic.contains(&(*i as u32)),
+                    }
+            })
+            .map(|(_, p)| p)
             .collect();
         let pools = self.pools.get_or_init(|| Pools::new(corpus));
         let mut generated =
@@ -235,6 +270,38 @@ mod tests {
 
     fn corpus() -> Corpus {
         Corpus::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")).unwrap()
+    }
+
+    /// The looked-up topic passages are exactly those a reading of every passage finds.
+    #[test]
+    fn topic_lookup_finds_what_reading_every_passage_finds() {
+        let c = corpus();
+        let pool = QuestionPool::new(Vec::new());
+        for topic in [
+            "soviets",
+            "factory committees",
+            "Kerensky army",
+            "zanzibar",
+            "the",
+        ] {
+            let stems = pool.stems(topic);
+            let read: HashSet<u32> = c
+                .passages
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| {
+                    let have = pool.stems(&format!("{} {}", c.section_of(p).title, p.text));
+                    !stems.is_empty() && stems.iter().all(|t| have.contains(t))
+                })
+                .map(|(i, _)| i as u32)
+                .collect();
+            let looked_up = if stems.is_empty() {
+                HashSet::new()
+            } else {
+                pool.topic_passages(&c, &stems)
+            };
+            assert_eq!(looked_up, read, "{topic}");
+        }
     }
 
     #[test]
