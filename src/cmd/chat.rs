@@ -88,7 +88,7 @@ impl Session {
         match driver.next(unix_now(), answered) {
             Ok(Next::Ask(asked)) => {
                 let poll = format!("terminal:{quiz}:{}", asked.index);
-                if let Err(err) = driver.delivered(&asked, &poll, None) {
+                if let Err(err) = driver.delivered(&asked, &poll, None, asked.deadline) {
                     let _ = writeln!(self.out, "Could not save the quiz: {err}");
                     return;
                 }

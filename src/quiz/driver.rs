@@ -123,15 +123,25 @@ impl Driver {
         }
     }
 
-    /// Records that `question` went out as poll `poll` (in message `message`, when known), so
-    /// that answers to it count.
-    pub fn delivered(&self, question: &Question, poll: &str, message: Option<i64>) -> Result<()> {
-        self.service.attach_poll(
+    /// Records that `question` went out as poll `poll` (in message `message`, when known) and
+    /// closes at `deadline` (counted from its delivery, so a poll that waited in a busy
+    /// chat's queue never overlaps the next), so that answers to it count. `false` when the
+    /// quiz was stopped while the poll was on its way: the poll must be closed at once, and
+    /// its votes count for nothing.
+    pub fn delivered(
+        &self,
+        question: &Question,
+        poll: &str,
+        message: Option<i64>,
+        deadline: i64,
+    ) -> Result<bool> {
+        self.service.poll_delivered(
             self.quiz,
             question.index,
             poll,
             question.question.correct,
             message,
+            deadline,
         )
     }
 

@@ -299,6 +299,21 @@ impl QuizService {
         })
     }
 
+    /// Records that question `index` of `quiz` reached the chat as `poll` and closes at
+    /// `deadline`; `false` when the quiz stopped or moved on while the poll was on its way.
+    pub fn poll_delivered(
+        &self,
+        quiz: i64,
+        index: usize,
+        poll: &str,
+        correct: usize,
+        message: Option<i64>,
+        deadline: i64,
+    ) -> Result<bool> {
+        self.store
+            .poll_delivered(quiz, index, poll, correct, message, deadline)
+    }
+
     /// Records the poll that carries a question.
     pub fn attach_poll(
         &self,

@@ -271,6 +271,19 @@ pub trait Store: Send + Sync {
         deadline: i64,
         now: i64,
     ) -> Result<()>;
+    /// Records that question `index` of `quiz` went out as poll `poll` (in `message`) and
+    /// closes at `deadline`, counted from when Telegram had it; `false`, recording nothing,
+    /// when the quiz has meanwhile stopped or moved on (its votes then count for nothing).
+    #[allow(clippy::too_many_arguments)]
+    fn poll_delivered(
+        &self,
+        quiz: i64,
+        index: usize,
+        poll: &str,
+        correct_option: usize,
+        message: Option<i64>,
+        deadline: i64,
+    ) -> Result<bool>;
     /// Records the poll (and its message) that carries question `index` of `quiz`.
     fn attach_poll(
         &self,

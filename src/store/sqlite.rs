@@ -395,6 +395,34 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn poll_delivered(
+        &self,
+        quiz: i64,
+        index: usize,
+        poll: &str,
+        correct_option: usize,
+        message: Option<i64>,
+        deadline: i64,
+    ) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let moved = tx.execute(
+            "UPDATE quizzes SET deadline = ?3
+             WHERE id = ?1 AND current = ?2 AND status = 'running'",
+            params![quiz, index as i64, deadline],
+        )?;
+        if moved == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO polls (poll_id, quiz, idx, correct_option, message_id)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![poll, quiz, index as i64, correct_option as i64, message],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     fn record_answer_with(
         &self,
         poll: &str,

@@ -77,19 +77,39 @@ pub async fn drive(pipeline: Arc<Pipeline>, quiz: i64) {
                 let delivered = sent
                     .as_ref()
                     .and_then(|m| Some((m.poll()?.id.0.clone(), m.id)));
+                // The poll closes `open` seconds after Telegram has it, however long it
+                // waited in the chat's queue: the driver waits for that, not for the deadline
+                // set when the question was drawn.
+                let closes = unix_now() + open;
                 let step = driver.clone();
                 let recorded = app
                     .store_blocking(move |_| match delivered {
                         Some((poll, MessageId(message))) => step
-                            .delivered(&question, &poll, Some(i64::from(message)))
-                            .map(|()| true),
-                        None => step.undeliverable().map(|()| false),
+                            .delivered(&question, &poll, Some(i64::from(message)), closes)
+                            .map(|current| {
+                                if current {
+                                    Delivery::Current
+                                } else {
+                                    Delivery::AfterStop(MessageId(message))
+                                }
+                            }),
+                        None => step.undeliverable().map(|()| Delivery::Failed),
                     })
                     .await;
                 drop(in_flight);
                 match recorded {
-                    Some(Ok(true)) => {}
-                    Some(Ok(false)) => {
+                    Some(Ok(Delivery::Current)) => {}
+                    Some(Ok(Delivery::AfterStop(message))) => {
+                        // Stopped while the poll waited in the queue: close it at once; its
+                        // votes count for nothing.
+                        tracing::info!(
+                            quiz,
+                            "a quiz poll arrived after its quiz stopped; closing it"
+                        );
+                        outbox.push(chat, super::outbox::Outgoing::op(Op::StopPoll { message }));
+                        return;
+                    }
+                    Some(Ok(Delivery::Failed)) => {
                         // The chat is gone or the bot may not post there: the quiz has ended.
                         tracing::warn!(quiz, "could not send a quiz question; the quiz has ended");
                         outbox.push(chat, notice(Reply::quiz_undeliverable()));
@@ -151,6 +171,16 @@ pub async fn review_next(pipeline: Arc<Pipeline>, chat: i64, user: i64, skip: Op
     if let Some(Err(err)) = recorded {
         tracing::error!(error = %err, chat, "could not record a review poll");
     }
+}
+
+/// What became of a quiz poll sent.
+enum Delivery {
+    /// It carries the quiz's current question.
+    Current,
+    /// It reached the chat after the quiz was stopped: to be closed.
+    AfterStop(MessageId),
+    /// It could not be sent: the quiz has ended.
+    Failed,
 }
 
 /// Counts a quiz poll from its sending until it is recorded (or given up), even if the

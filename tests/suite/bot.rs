@@ -686,3 +686,91 @@ pub fn polls_recorded(data: &Path) -> i64 {
     db.query_row("SELECT COUNT(*) FROM polls", [], |r| r.get(0))
         .unwrap_or(0)
 }
+
+/// A quiz poll that waited in the chat's queue (here behind a slow announcement) used to get
+/// a deadline counted from when it was drawn, so the next poll followed it at once and the two
+/// overlapped. The deadline now counts from delivery.
+#[test]
+fn a_quiz_poll_that_waited_in_the_queue_never_overlaps_the_next() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = ready_bot(
+        &api,
+        data.path(),
+        &[("STUDYBOT__QUIZ__OPEN_PERIOD_SECS", "5")],
+    );
+    let chat = -2301;
+    api.delay_next("sendMessage", 1, Duration::from_secs(8));
+    api.push_update(fake_api::group_text(
+        chat,
+        31,
+        "Ann",
+        &format!("/quiz@{BOT_USERNAME} 2"),
+    ));
+    let polls = api.wait_for("sendPoll", 2, Duration::from_secs(60));
+    let open = polls[0].body["open_period"].as_u64().unwrap();
+    let gap = polls[1].at.duration_since(polls[0].at);
+    assert!(
+        gap >= Duration::from_secs(open),
+        "the second poll came {gap:?} after the first, which stays open {open} s"
+    );
+    wait_for_text(&api, chat, "Quiz over");
+    assert_no_violations(&api);
+}
+
+/// `/stop` while the quiz's poll still waits in the queue: the poll, once it reaches the
+/// chat, is closed at once and its votes count for nothing.
+#[test]
+fn a_poll_that_arrives_after_stop_is_closed_and_scores_nothing() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = ready_bot(
+        &api,
+        data.path(),
+        &[("STUDYBOT__QUIZ__OPEN_PERIOD_SECS", "30")],
+    );
+    let chat = -2302;
+    api.delay_next("sendMessage", 1, Duration::from_secs(5));
+    api.push_update(fake_api::group_text(
+        chat,
+        32,
+        "Ann",
+        &format!("/quiz@{BOT_USERNAME} 2"),
+    ));
+    // The announcement is on its way; the first poll waits behind it.
+    std::thread::sleep(Duration::from_secs(1));
+    api.push_update(fake_api::group_text(
+        chat,
+        32,
+        "Ann",
+        &format!("/stop@{BOT_USERNAME}"),
+    ));
+    let poll = api.wait_for("sendPoll", 1, Duration::from_secs(30))[0].clone();
+    let message = poll.result()["message_id"].as_i64().unwrap();
+    wait_until(&api, "the late poll is closed", WAIT, || {
+        api.calls_to("stopPoll")
+            .iter()
+            .any(|c| c.body["message_id"].as_i64() == Some(message))
+    });
+    let poll_id = poll.result()["poll"]["id"].as_str().unwrap().to_string();
+    let correct = poll.body["correct_option_id"].as_u64().unwrap() as u32;
+    api.push_update(fake_api::poll_answer(&poll_id, 32, "Ann", &[correct]));
+    wait_until(&api, "the vote is dropped and counted", WAIT, || {
+        bot_log(data.path()).contains("reason=\"stale_poll\"")
+    });
+    api.push_update(fake_api::group_text(
+        chat,
+        32,
+        "Ann",
+        &format!("/score@{BOT_USERNAME}"),
+    ));
+    let score = wait_for_text(&api, chat, "Ann");
+    assert!(!score.contains("10 points"), "{score}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        api.calls_to("sendPoll").len(),
+        1,
+        "the stopped quiz went on"
+    );
+    assert_no_violations(&api);
+}
