@@ -99,8 +99,41 @@ pub struct Outgoing {
     /// The member whose request this answers, which makes it droppable when the chat's
     /// backlog is full. `None` for messages the chat needs whatever happens.
     pub droppable: Option<i64>,
-    /// Told the sent message, or `None` when it could not be sent.
-    pub done: Option<oneshot::Sender<Option<Message>>>,
+    /// Told the sent message (`None` for an operation that yields none), or why it was not
+    /// sent.
+    pub done: Option<oneshot::Sender<Result<Option<Message>, Failure>>>,
+}
+
+/// Why a message someone waits for was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The chat is gone, or the bot may not post there: trying again will not help.
+    Gone,
+    /// Anything else (a timeout, a server error, a long flood wait, a full queue): worth
+    /// another try later.
+    Transient,
+}
+
+impl Failure {
+    /// What a failed request means for sending there again.
+    pub fn of(err: &RequestError) -> Failure {
+        match err {
+            RequestError::Api(
+                ApiError::BotBlocked
+                | ApiError::BotKicked
+                | ApiError::BotKickedFromSupergroup
+                | ApiError::BotKickedFromChannel
+                | ApiError::ChatNotFound
+                | ApiError::UserDeactivated
+                | ApiError::GroupDeactivated
+                | ApiError::CantInitiateConversation
+                | ApiError::CantTalkWithBots
+                | ApiError::NotEnoughRightsToPostMessages
+                | ApiError::InvalidToken,
+            ) => Failure::Gone,
+            _ => Failure::Transient,
+        }
+    }
 }
 
 impl Outgoing {
@@ -402,7 +435,7 @@ impl Outbox {
             _ => tracing::info!(chat, member, stage = "outbox", reason, "dropped a message"),
         }
         if let Some(done) = item.done {
-            let _ = done.send(None);
+            let _ = done.send(Err(Failure::Transient));
         }
     }
 
@@ -417,7 +450,21 @@ impl Outbox {
                 done: Some(tx),
             },
         );
-        rx.await.ok().flatten()
+        rx.await.ok().and_then(Result::ok).flatten()
+    }
+
+    /// Like [`Outbox::send`], saying why when the message was not sent.
+    pub async fn send_reporting(&self, chat: i64, op: Op) -> Result<Option<Message>, Failure> {
+        let (tx, rx) = oneshot::channel();
+        self.push(
+            chat,
+            Outgoing {
+                op,
+                droppable: None,
+                done: Some(tx),
+            },
+        );
+        rx.await.unwrap_or(Err(Failure::Transient))
     }
 
     /// A chat's sender task: sends its queue in order, each at the chat's turn, until it is
@@ -454,7 +501,7 @@ impl Outbox {
             match self.deliver(chat, &item.op).await {
                 Ok(message) => {
                     if let Some(done) = item.done {
-                        let _ = done.send(message);
+                        let _ = done.send(Ok(message));
                     }
                 }
                 Err(RequestError::MigrateToChatId(new)) => {
@@ -469,6 +516,10 @@ impl Outbox {
                 Err(err) => {
                     self.inner.metrics.send_error();
                     tracing::warn!(chat, error = %describe(&err), "could not send a message");
+                    let mut item = item;
+                    if let Some(done) = item.done.take() {
+                        let _ = done.send(Err(Failure::of(&err)));
+                    }
                     self.dropped(chat, item, Dropped::SendFailed);
                 }
             }

@@ -13,14 +13,16 @@ use std::time::Duration;
 
 use teloxide::types::MessageId;
 
-use super::outbox::Op;
+use super::outbox::{Failure, Op};
 use super::pipeline::Pipeline;
 use crate::commands::{unix_now, Reply};
 use crate::quiz::driver::{Driver, Next};
 use crate::quiz::{shorten, MAX_QUESTION_CHARS};
 
-/// How long to wait before trying a quiz step again after the database failed.
+/// How long to wait before trying a quiz step again after the database or a send failed.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The longest wait between two tries of a quiz poll that fails to send.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Runs quiz `quiz` until it ends or is stopped.
 pub async fn drive(pipeline: Arc<Pipeline>, quiz: i64) {
@@ -28,7 +30,7 @@ pub async fn drive(pipeline: Arc<Pipeline>, quiz: i64) {
     let Some(service) = app.handler.quiz().cloned() else {
         return;
     };
-    let driver = Driver::new(service, quiz);
+    let driver = Driver::new(service.clone(), quiz);
     let outbox = pipeline.outbox().clone();
     let tag = app.handler.tag().to_string();
     let notice = |reply: Reply| {
@@ -73,7 +75,34 @@ pub async fn drive(pipeline: Arc<Pipeline>, quiz: i64) {
                 };
                 let chat = question.chat;
                 let in_flight = InFlight::new(&app.polls_in_flight);
-                let sent = outbox.send(chat, poll).await;
+                // Timeouts, server errors and long flood waits never end a quiz: the poll is
+                // tried again, less often each time, for as long as the quiz runs; only a
+                // chat that is gone, or one that has blocked the bot, ends it.
+                let mut wait = RETRY_AFTER;
+                let sent = loop {
+                    match outbox.send_reporting(chat, poll.clone()).await {
+                        Ok(sent) => break sent,
+                        Err(Failure::Transient) => {
+                            tracing::warn!(
+                                quiz,
+                                "a quiz poll could not be sent; trying again in {} s",
+                                wait.as_secs()
+                            );
+                            tokio::time::sleep(wait).await;
+                            wait = (wait * 2).min(MAX_RETRY_AFTER);
+                            let service = service.clone();
+                            let running = app
+                                .store_blocking(move |_| {
+                                    service.store().quiz(quiz).map(|q| q.is_some())
+                                })
+                                .await;
+                            if matches!(running, Some(Ok(false)) | None) {
+                                return;
+                            }
+                        }
+                        Err(Failure::Gone) => break None,
+                    }
+                };
                 let delivered = sent
                     .as_ref()
                     .and_then(|m| Some((m.poll()?.id.0.clone(), m.id)));

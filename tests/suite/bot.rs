@@ -774,3 +774,43 @@ fn a_poll_that_arrives_after_stop_is_closed_and_scores_nothing() {
     );
     assert_no_violations(&api);
 }
+
+/// A flood wait longer than the sender waits out used to end the quiz ("I could not post the
+/// next quiz question"); a passing failure now only delays the poll, and the quiz goes on.
+#[test]
+fn a_passing_send_failure_delays_a_quiz_poll_and_never_ends_the_quiz() {
+    let api = FakeApi::start();
+    let data = tempfile::tempdir().unwrap();
+    let _bot = ready_bot(
+        &api,
+        data.path(),
+        &[("STUDYBOT__QUIZ__OPEN_PERIOD_SECS", "5")],
+    );
+    let chat = 2303;
+    api.fail_next(
+        "sendPoll",
+        1,
+        429,
+        serde_json::json!({
+            "ok": false,
+            "error_code": 429,
+            "description": "Too Many Requests: retry after 300",
+            "parameters": {"retry_after": 300}
+        }),
+    );
+    api.push_update(fake_api::private_text(chat, "Ann", "/quiz 1"));
+    wait_for_text(&api, chat, "Quiz over");
+    let polls = api.calls_to("sendPoll");
+    assert_eq!(
+        (polls.len(), polls.iter().filter(|c| c.ok()).count()),
+        (2, 1),
+        "one refused poll, then the same one sent"
+    );
+    assert!(
+        !sent_texts(&api, chat)
+            .iter()
+            .any(|t| t.contains("could not post")),
+        "the quiz was ended by a passing failure"
+    );
+    assert_no_violations(&api);
+}
