@@ -321,7 +321,7 @@ async fn check_webhook(
 /// [`DRAIN_LIMIT`].
 async fn serve(listener: TcpListener, routes: Router, mut stop: watch::Receiver<bool>) {
     let mut stopping = stop.clone();
-    let server = axum::serve(listener, routes)
+    let server = axum::serve(super::connections::Bounded::new(listener), routes)
         .with_graceful_shutdown(async move {
             let _ = stopping.wait_for(|s| *s).await;
         })

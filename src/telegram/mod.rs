@@ -7,6 +7,7 @@
 //! [`listener`].
 
 pub mod callback;
+pub mod connections;
 pub mod flood;
 pub mod limits;
 pub mod listener;

@@ -290,8 +290,9 @@ fn raw_status(addr: SocketAddr, head: &str, limit: std::time::Duration) -> Strin
 
 /// Anyone who can reach the listener: a request announcing 100 MB without the secret was
 /// read (up to 2 MB) before the secret was checked, a slow body held its connection open,
-/// and every refusal was a log line. Now the secret is checked on the headers, a body is
-/// read only up to 256 KB and for 10 s, and refusals are logged once a minute.
+/// headers sent without end held a connection, and every refusal was a log line. Now the
+/// secret is checked on the headers, a body is read only up to 256 KB and for 10 s, headers
+/// get 10 s, and refusals are logged once a minute.
 #[test]
 fn the_webhook_checks_the_secret_before_the_body_and_bounds_what_it_reads() {
     let api = FakeApi::start();
@@ -322,6 +323,23 @@ fn the_webhook_checks_the_secret_before_the_body_and_bounds_what_it_reads() {
         "POST /telegram/hook HTTP/1.1\r\nHost: x\r\nX-Telegram-Bot-Api-Secret-Token: {SECRET}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
     );
     assert!(raw_status(listen, &head, std::time::Duration::from_secs(20)).contains("408"));
+    // Headers that never end: the connection is closed after 10 s, not held.
+    {
+        use std::io::{Read as _, Write as _};
+        let mut slow = std::net::TcpStream::connect(listen).unwrap();
+        slow.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        slow.write_all(b"POST /telegram/hook HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = [0u8; 256];
+        let closed = matches!(slow.read(&mut answer), Ok(0) | Err(_));
+        assert!(
+            closed && started.elapsed() < std::time::Duration::from_secs(25),
+            "a connection whose headers never end was kept {:?}",
+            started.elapsed()
+        );
+    }
     // Thirty refusals make one log line, not thirty.
     for _ in 0..30 {
         let (status, _) = http_request(listen, "POST", "/telegram/hook", None, "{}");
