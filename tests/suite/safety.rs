@@ -470,6 +470,12 @@ fn an_unreadable_quiz_can_still_be_stopped_or_ends_with_a_notice() {
     };
     api.push_update(fake_api::private_text(chat, "Jo", "/quiz 2"));
     api.wait_for("sendPoll", 1, WAIT);
+    // Damaged while the quiz waits for its poll to close: once the poll is recorded and the
+    // driver, which reads the quiz right after, has gone to sleep until the poll closes.
+    wait_until(&api, "the poll is recorded", WAIT, || {
+        polls_recorded(data.path()) == 1
+    });
+    std::thread::sleep(Duration::from_secs(1));
     assert_eq!(damage(data.path()), 1);
     api.push_update(fake_api::private_text(chat, "Jo", "/stop"));
     wait_for_text(&api, chat, "Quiz stopped");
