@@ -441,16 +441,7 @@ impl Outbox {
 
     /// Queues a message and waits until it is sent; `None` if it could not be.
     pub async fn send(&self, chat: i64, op: Op) -> Option<Message> {
-        let (tx, rx) = oneshot::channel();
-        self.push(
-            chat,
-            Outgoing {
-                op,
-                droppable: None,
-                done: Some(tx),
-            },
-        );
-        rx.await.ok().and_then(Result::ok).flatten()
+        self.send_reporting(chat, op).await.ok().flatten()
     }
 
     /// Like [`Outbox::send`], saying why when the message was not sent.
