@@ -220,6 +220,9 @@ fn a_removed_text_is_gone_and_its_old_buttons_say_so() {
     let reader = 9107;
     send_file(&api, reader, reader, pdf(), "latex.pdf", None);
     wait_said(&api, reader, "Ready:", READ_WAIT);
+    // Removed once its vectors are written: a removal while they are computed leaves their
+    // folder behind (noted as a known gap of the library).
+    wait_said(&api, reader, "Semantic ranking is on", READ_WAIT);
     let (question, _) = probe();
     let before = api.calls_to("sendMessage").len();
     ask(&api, reader, reader, &question);
